@@ -1,0 +1,93 @@
+#include "actors/document_actor.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/local_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <chrono>
+
+#include "actors/messages.hpp"
+#include "support/logging.hpp"
+
+namespace wcoord {
+
+namespace {
+
+struct document_state_holder {
+  document_actor_config cfg;
+  stored_document current;
+  static inline const char* name = "wcoord.document";
+};
+
+using document_pointer = caf::stateful_actor<document_state_holder>*;
+
+/// Replay detection: the store remembers the last record decided for this
+/// document, and a partition is consumed in order, so anything at or below
+/// that offset was decided (and its outputs published) before a restart.
+bool already_decided(const stored_document& doc, const work_item& w) {
+  return w.from_kafka && doc.last_offset >= w.origin.offset
+         && doc.last_source.partition == w.origin.partition
+         && doc.last_source.topic == w.origin.topic;
+}
+
+void decide_one(document_pointer self, const work_ptr& w) {
+  auto& st = self->state;
+  effect e;
+  e.work = w;
+  e.shard = st.cfg.shard;
+  if (already_decided(st.current, *w)) {
+    e.replayed = true;
+    self->send(st.cfg.next, std::move(e));
+    return;
+  }
+  document_state next = st.current.doc;
+  e.verdict = decide(st.current.doc, w->m, st.cfg.gc_deletes_ms, next);
+  const bool applied = e.verdict.kind == outcome::applied;
+  if (applied)
+    st.current.doc = std::move(next);
+  if (w->from_kafka) {
+    st.current.last_source = {w->origin.topic, w->origin.partition};
+    st.current.last_offset = w->origin.offset;
+  }
+  // Kafka decisions always write: the replay marker must move even when the
+  // document does not, or a replayed conflict could be decided differently.
+  if (applied || w->from_kafka)
+    e.write = st.current;
+  self->send(st.cfg.next, std::move(e));
+}
+
+caf::behavior document_behavior(document_pointer self,
+                                document_actor_config cfg) {
+  self->state.cfg = std::move(cfg);
+  // `await` suspends the regular behavior until the state is loaded; work
+  // arriving meanwhile waits in the mailbox, in order.
+  self
+    ->request(self->state.cfg.store, std::chrono::minutes(5), load_atom_v,
+              self->state.cfg.key)
+    .await(
+      [=](const std::optional<stored_document>& loaded) {
+        if (loaded)
+          self->state.current = *loaded;
+      },
+      [=](const caf::error& err) {
+        module_logger("actors")->critical(
+          "document [{}][{}] could not load its state: {}",
+          self->state.cfg.key.index, self->state.cfg.key.id,
+          self->system().render(err));
+        self->quit(err);
+      });
+  return {
+    [=](const work_ptr& w) { decide_one(self, w); },
+    [=](passivate_atom) { self->quit(); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_document_actor(caf::local_actor* parent,
+                                document_actor_config cfg) {
+  // Linked: when the shard stops, its document actors stop with it.
+  return parent->spawn<caf::linked>(document_behavior, std::move(cfg));
+}
+
+} // namespace wcoord

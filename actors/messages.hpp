@@ -1,0 +1,82 @@
+#pragma once
+// The vocabulary the actors speak. A mutation travels as an immutable
+// `work_item` behind a shared pointer (CAF 0.17 messages must be copyable,
+// and copying record bytes per hop would dominate the cost); its decision
+// travels as an `effect` through the stages:
+//
+//   caller ──batch──▶ shard ──work──▶ document ──effect──▶ [publisher] ──▶ store
+//                      ▲                                                   │
+//                      └──────────── effect_batch (durable) ───────────────┴──▶ sink
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/answers.hpp"
+#include "engine/mutation.hpp"
+#include "engine/versioning.hpp"
+#include "store/document_store.hpp"
+
+namespace wcoord {
+
+/// One input record on its way through the pipeline.
+struct work_item {
+  /// Caller's handle for the completion: the input line number in `apply`,
+  /// a per-partition slot in the Kafka pipeline.
+  uint64_t ticket = 0;
+  mutation m;
+  /// Set when the parser refused the record: no document actor sees it.
+  std::optional<decision> invalid;
+  bool parsed = true;
+  bool has_id = true;
+  /// Kafka origin; `from_kafka` false in `apply`.
+  bool from_kafka = false;
+  record_origin origin;
+  std::optional<std::string> key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using work_ptr = std::shared_ptr<const work_item>;
+using work_batch = std::vector<work_ptr>;
+
+/// A decided mutation and what it changes.
+struct effect {
+  work_ptr work;
+  decision verdict;
+  /// The document record to store; empty when nothing changes.
+  std::optional<stored_document> write;
+  /// The record was decided before a crash and its effects are stored: it
+  /// must be neither re-applied nor re-published, only counted as done.
+  bool replayed = false;
+  /// Index of the shard that routed it; -1 for records no shard saw.
+  int32_t shard = -1;
+};
+
+using effect_batch = std::shared_ptr<const std::vector<effect>>;
+
+} // namespace wcoord
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::work_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::work_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::effect)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::effect_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::document_key)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::store_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<wcoord::stored_document>)
+
+// Atom texts are at most 10 characters, and equal texts are the same atom.
+CAF_BEGIN_TYPE_ID_BLOCK(wcoord, caf::first_custom_type_id)
+  CAF_ADD_ATOM(wcoord, wcoord, load_atom, "wc_load")
+  CAF_ADD_ATOM(wcoord, wcoord, commit_atom, "wc_commit")
+  CAF_ADD_ATOM(wcoord, wcoord, tick_atom, "wc_tick")
+  CAF_ADD_ATOM(wcoord, wcoord, stats_atom, "wc_stats")
+  CAF_ADD_ATOM(wcoord, wcoord, drain_atom, "wc_drain")
+  CAF_ADD_ATOM(wcoord, wcoord, passivate_atom, "wc_passiv")
+CAF_END_TYPE_ID_BLOCK(wcoord)

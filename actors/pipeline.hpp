@@ -1,0 +1,76 @@
+#pragma once
+// Assembles the engine: the store actor, the shards and (in the service) a
+// publisher stage, and gives non-actor threads a way to feed it.
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+#include <caf/timespan.hpp>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "actors/engine_counters.hpp"
+#include "actors/messages.hpp"
+#include "store/document_store.hpp"
+
+namespace wcoord {
+
+struct pipeline_options {
+  size_t shards = 2;
+  caf::timespan idle_timeout = std::chrono::seconds(120);
+  size_t entity_limit = 100000;
+  int64_t gc_deletes_ms = 24 * 3600 * 1000LL;
+  size_t store_batch = 4096;
+};
+
+/// Builds the stage between document actors and the store. Gets the store
+/// actor, returns the actor that receives every effect first.
+using stage_factory = std::function<caf::actor(caf::actor store)>;
+
+class pipeline {
+public:
+  /// `sink` receives every durable `effect_batch`. Without a `publisher`
+  /// factory, effects go from the document actors straight to the store.
+  pipeline(caf::actor_system& sys, std::shared_ptr<document_store> store,
+           caf::actor sink, pipeline_options opts,
+           const stage_factory& publisher = {});
+
+  /// Shard responsible for a document: a stable hash of (index, id).
+  size_t shard_of(const mutation& m) const;
+
+  const std::vector<caf::actor>& shards() const { return shards_; }
+  /// Where effects enter the output path (publisher, else the store).
+  const caf::actor& first_stage() const { return first_stage_; }
+  const caf::actor& store() const { return store_; }
+  std::shared_ptr<engine_counters> counters() const { return counters_; }
+
+  /// Stops the shards (and with them every document actor) and the stages.
+  void stop();
+
+private:
+  std::shared_ptr<engine_counters> counters_;
+  caf::actor store_;
+  caf::actor first_stage_;
+  std::vector<caf::actor> shards_;
+};
+
+/// Feeds a pipeline from one thread: valid work is grouped per shard into
+/// batches (one message per batch, not per mutation); invalid records skip
+/// the document actors and go straight to the output path as effects.
+class submitter {
+public:
+  explicit submitter(const pipeline& p, size_t batch_size = 256);
+  ~submitter();
+
+  void submit(work_ptr w);
+  /// Sends every partial batch.
+  void flush();
+
+private:
+  const pipeline& p_;
+  size_t batch_size_;
+  std::vector<work_batch> pending_;
+};
+
+} // namespace wcoord

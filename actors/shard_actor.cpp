@@ -1,0 +1,160 @@
+#include "actors/shard_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <list>
+#include <unordered_map>
+
+#include "actors/document_actor.hpp"
+#include "actors/messages.hpp"
+
+namespace wcoord {
+
+namespace {
+
+using clock_type = caf::actor_clock;
+
+struct entry {
+  caf::actor actor;
+  /// Work sent to the actor, and how much of it is durable. Only an actor
+  /// with forwarded == done may stop: its state then equals the store's, so
+  /// a successor loading from the store continues exactly where it ended.
+  uint64_t forwarded = 0;
+  uint64_t done = 0;
+  clock_type::time_point last_used;
+  std::list<const document_key*>::iterator lru;
+};
+
+struct shard_state {
+  shard_config cfg;
+  caf::actor store;
+  caf::actor next;
+  std::unordered_map<document_key, entry, document_key_hash> entries;
+  /// Most recently used first; points at the keys inside `entries`.
+  std::list<const document_key*> lru;
+  static inline const char* name = "wcoord.shard";
+};
+
+using shard_pointer = caf::stateful_actor<shard_state>*;
+
+void passivate(shard_pointer self,
+               std::unordered_map<document_key, entry,
+                                  document_key_hash>::iterator i) {
+  auto& st = self->state;
+  // A normal exit: the link to this shard stays quiet.
+  self->send(i->second.actor, passivate_atom_v);
+  st.lru.erase(i->second.lru);
+  st.entries.erase(i);
+  st.cfg.counters->active_document_actors.fetch_sub(1, std::memory_order_relaxed);
+  st.cfg.counters->passivations.fetch_add(1, std::memory_order_relaxed);
+}
+
+/// Stops least recently used idle actors until the cap holds. Busy actors
+/// (work not yet durable) cannot stop; at most `max_skips` of them are
+/// stepped over, so routing stays O(1) even when the tail is busy. They are
+/// reconsidered when their work becomes durable.
+void enforce_limit(shard_pointer self) {
+  auto& st = self->state;
+  constexpr int max_skips = 32;
+  int skipped = 0;
+  auto it = st.lru.end();
+  while (st.entries.size() > st.cfg.entity_limit && it != st.lru.begin()
+         && skipped < max_skips) {
+    --it;
+    auto e = st.entries.find(**it);
+    if (e->second.forwarded == e->second.done) {
+      auto prev = it;
+      ++prev;
+      passivate(self, e);
+      it = prev;
+    } else {
+      ++skipped;
+    }
+  }
+}
+
+void route(shard_pointer self, const work_ptr& w) {
+  auto& st = self->state;
+  document_key key{w->m.index, w->m.id};
+  auto i = st.entries.find(key);
+  if (i == st.entries.end()) {
+    document_actor_config cfg{key, st.store, st.next, st.cfg.gc_deletes_ms,
+                              st.cfg.index};
+    i = st.entries.emplace(std::move(key), entry{}).first;
+    i->second.actor = spawn_document_actor(self, std::move(cfg));
+    st.lru.push_front(&i->first);
+    i->second.lru = st.lru.begin();
+    st.cfg.counters->active_document_actors.fetch_add(1, std::memory_order_relaxed);
+    st.cfg.counters->activations.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    st.lru.splice(st.lru.begin(), st.lru, i->second.lru);
+  }
+  auto& e = i->second;
+  ++e.forwarded;
+  e.last_used = self->clock().now();
+  self->send(e.actor, w);
+}
+
+void passivate_idle(shard_pointer self) {
+  auto& st = self->state;
+  auto cutoff = self->clock().now() - st.cfg.idle_timeout;
+  auto it = st.lru.end();
+  while (it != st.lru.begin()) {
+    --it;
+    auto e = st.entries.find(**it);
+    if (e->second.last_used > cutoff)
+      break; // everything further front was used more recently
+    if (e->second.forwarded == e->second.done) {
+      auto prev = it;
+      ++prev;
+      passivate(self, e);
+      it = prev;
+    }
+  }
+}
+
+caf::behavior shard_behavior(shard_pointer self, shard_config cfg,
+                             caf::actor store, caf::actor next) {
+  self->state.cfg = std::move(cfg);
+  self->state.store = std::move(store);
+  self->state.next = std::move(next);
+  auto tick = std::max(std::chrono::duration_cast<caf::timespan>(
+                         self->state.cfg.idle_timeout / 4),
+                       caf::timespan{std::chrono::milliseconds(10)});
+  self->delayed_send(self, tick, tick_atom_v);
+  return {
+    [=](const work_batch& batch) {
+      for (auto& w : batch)
+        route(self, w);
+      enforce_limit(self);
+    },
+    [=](const effect_batch& done) {
+      auto& st = self->state;
+      for (auto& e : *done) {
+        if (e.shard != st.cfg.index)
+          continue;
+        auto i = st.entries.find(document_key{e.work->m.index, e.work->m.id});
+        if (i != st.entries.end())
+          ++i->second.done;
+      }
+      enforce_limit(self);
+    },
+    [=](tick_atom) {
+      passivate_idle(self);
+      self->delayed_send(self, tick, tick_atom_v);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_shard_actor(caf::actor_system& sys, shard_config cfg,
+                             caf::actor store, caf::actor next) {
+  return sys.spawn(shard_behavior, std::move(cfg), std::move(store),
+                   std::move(next));
+}
+
+} // namespace wcoord

@@ -1,0 +1,31 @@
+#pragma once
+// A shard owns the document actors of its slice of the key space: it spawns
+// them on first use, forwards work in arrival order, and stops them when
+// idle (passivation) or when the live count exceeds its share of
+// `passivation.active.entity.limit`. Several shards keep routing off any
+// single thread.
+
+#include <caf/fwd.hpp>
+#include <caf/timespan.hpp>
+
+#include <cstdint>
+#include <memory>
+
+#include "actors/engine_counters.hpp"
+
+namespace wcoord {
+
+struct shard_config {
+  int32_t index = 0;
+  int64_t gc_deletes_ms = 24 * 3600 * 1000LL;
+  caf::timespan idle_timeout = std::chrono::seconds(120);
+  size_t entity_limit = 100000;
+  std::shared_ptr<engine_counters> counters;
+};
+
+/// Accepts `work_batch` (routes every item to its document actor) and
+/// `effect_batch` (effects now durable: their actors may be passivated).
+caf::actor spawn_shard_actor(caf::actor_system& sys, shard_config cfg,
+                             caf::actor store, caf::actor next);
+
+} // namespace wcoord

@@ -1,0 +1,111 @@
+#include "actors/store_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <cstdlib>
+
+#include "actors/messages.hpp"
+#include "support/logging.hpp"
+
+namespace wcoord {
+
+namespace {
+
+struct store_state {
+  std::shared_ptr<document_store> store;
+  caf::actor sink;
+  std::vector<caf::actor> shards;
+  std::vector<effect> pending;
+  bool commit_scheduled = false;
+  store_actor_options opts;
+  std::shared_ptr<spdlog::logger> log = module_logger("store");
+  static inline const char* name = "wcoord.store";
+};
+
+[[noreturn]] void fail_stop(store_state& st, const std::exception& e) {
+  // The document actors' memory is now ahead of the store. Acknowledging
+  // anything else would be a lie, and a restart replays from the last durable
+  // batch, so stop at once.
+  st.log->critical("store failure, stopping: {}", e.what());
+  st.log->flush();
+  std::_Exit(70);
+}
+
+void commit(caf::stateful_actor<store_state>* self) {
+  auto& st = self->state;
+  st.commit_scheduled = false;
+  if (st.pending.empty())
+    return;
+  write_batch batch;
+  batch.documents.reserve(st.pending.size());
+  for (auto& e : st.pending) {
+    if (e.write) {
+      const auto& m = e.work->m;
+      batch.documents.emplace_back(document_key{m.index, m.id}, *e.write);
+    }
+    if (e.work->from_kafka) {
+      topic_partition tp{e.work->origin.topic, e.work->origin.partition};
+      auto& off = batch.offsets[tp];
+      off = std::max(off, e.work->origin.offset);
+    }
+  }
+  try {
+    if (!batch.empty())
+      st.store->commit(batch);
+  } catch (const std::exception& e) {
+    fail_stop(st, e);
+  }
+  auto done = std::make_shared<const std::vector<effect>>(std::move(st.pending));
+  st.pending = {};
+  st.pending.reserve(st.opts.max_batch);
+  if (st.sink)
+    self->send(st.sink, done);
+  for (auto& shard : st.shards)
+    self->send(shard, done);
+}
+
+caf::behavior store_behavior(caf::stateful_actor<store_state>* self,
+                             std::shared_ptr<document_store> store,
+                             caf::actor sink, store_actor_options opts) {
+  self->state.store = std::move(store);
+  self->state.sink = std::move(sink);
+  self->state.opts = opts;
+  self->state.pending.reserve(opts.max_batch);
+  return {
+    [=](const std::vector<caf::actor>& shards) { self->state.shards = shards; },
+    [=](load_atom, const document_key& key) -> std::optional<stored_document> {
+      try {
+        return self->state.store->load(key);
+      } catch (const std::exception& e) {
+        fail_stop(self->state, e);
+      }
+    },
+    [=](effect& e) {
+      auto& st = self->state;
+      st.pending.push_back(std::move(e));
+      if (st.pending.size() >= st.opts.max_batch) {
+        commit(self);
+      } else if (!st.commit_scheduled) {
+        // Queued behind every effect already in the mailbox: by the time it
+        // runs, they are all in `pending` and share one write.
+        st.commit_scheduled = true;
+        self->send(self, commit_atom_v);
+      }
+    },
+    [=](commit_atom) { commit(self); },
+    [=](stats_atom) -> store_stats { return self->state.store->stats(); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_store_actor(caf::actor_system& sys,
+                             std::shared_ptr<document_store> store,
+                             caf::actor sink, store_actor_options opts) {
+  return sys.spawn<caf::detached>(store_behavior, std::move(store),
+                                  std::move(sink), opts);
+}
+
+} // namespace wcoord

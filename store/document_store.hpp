@@ -1,0 +1,112 @@
+#pragma once
+// The embedded store: live documents, tombstones, and per input partition the
+// offset up to which effects are stored. Implementations are synchronous and
+// single-owner; the store actor is the only caller in the service.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/versioning.hpp"
+
+namespace wcoord {
+
+/// A Kafka partition of an input topic.
+struct topic_partition {
+  std::string topic;
+  int32_t partition = 0;
+  bool operator<(const topic_partition& o) const {
+    return std::tie(topic, partition) < std::tie(o.topic, o.partition);
+  }
+  bool operator==(const topic_partition& o) const {
+    return topic == o.topic && partition == o.partition;
+  }
+};
+
+/// The store's record of one (index, id).
+struct stored_document {
+  document_state doc;
+  /// The last record decided for this document (replay detection). Empty
+  /// topic when the mutation did not come from Kafka (`wcoord apply`).
+  topic_partition last_source;
+  int64_t last_offset = -1;
+};
+
+struct document_key {
+  std::string index;
+  std::string id;
+  bool operator==(const document_key& o) const {
+    return index == o.index && id == o.id;
+  }
+};
+
+struct document_key_hash {
+  size_t operator()(const document_key& k) const noexcept;
+};
+
+/// One atomic write: documents and offsets land together or not at all.
+struct write_batch {
+  std::vector<std::pair<document_key, stored_document>> documents;
+  /// Highest offset per partition whose effects this batch completes.
+  std::map<topic_partition, int64_t> offsets;
+  bool empty() const { return documents.empty() && offsets.empty(); }
+};
+
+/// Any failure of the underlying storage. Fatal for the process: nothing is
+/// acknowledged past a failed write.
+struct store_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct store_stats {
+  uint64_t documents = 0;  // estimate for RocksDB
+  uint64_t bytes = 0;      // on-disk (RocksDB) or payload bytes (memory)
+};
+
+class document_store {
+public:
+  virtual ~document_store() = default;
+
+  virtual std::optional<stored_document> load(const document_key& key) = 0;
+
+  /// Applies the batch atomically and durably (process-crash safe).
+  virtual void commit(const write_batch& batch) = 0;
+
+  virtual std::optional<int64_t> stored_offset(const topic_partition& tp) = 0;
+
+  /// Removes tombstones deleted before `cutoff_ms` (wall clock minus
+  /// gc.deletes) and replay markers of documents that never existed.
+  virtual uint64_t sweep(int64_t cutoff_ms) = 0;
+
+  virtual store_stats stats() = 0;
+
+  /// Visits every document in key order (dumps, tests, restore checks).
+  virtual void for_each(
+    const std::function<void(const document_key&, const stored_document&)>& f)
+    = 0;
+};
+
+std::unique_ptr<document_store> make_memory_store();
+
+struct rocksdb_options {
+  std::string path;
+  /// Bounds RocksDB memory: block cache plus write buffers.
+  size_t block_cache_bytes = 64 << 20;
+  size_t write_buffer_bytes = 32 << 20;
+  /// fsync every commit (power-loss safe) instead of only the WAL write
+  /// (process-crash safe).
+  bool sync = false;
+  /// Tombstones older than this (by their delete time vs. the wall clock)
+  /// are dropped during compaction.
+  int64_t gc_deletes_ms = 24 * 3600 * 1000LL;
+};
+
+std::unique_ptr<document_store> make_rocksdb_store(const rocksdb_options& opts);
+
+} // namespace wcoord

@@ -1,0 +1,167 @@
+// RocksDB-backed store, the default. One DB per state directory; documents
+// and partition offsets share one column family so a WriteBatch makes them
+// atomic together.
+
+#include <chrono>
+
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "store/document_store.hpp"
+#include "store/record_encoding.hpp"
+
+namespace wcoord {
+
+namespace {
+
+void check(const rocksdb::Status& s, const char* what) {
+  if (!s.ok())
+    throw store_error(std::string("rocksdb ") + what + ": " + s.ToString());
+}
+
+int64_t wall_clock_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Drops tombstones older than gc.deletes (by wall clock) while RocksDB
+/// compacts, so deleted documents do not accumulate forever. Event-time
+/// expiry in the rules is stricter; a tombstone removed here is one that
+/// every mutation with a current timestamp would already see as expired.
+class tombstone_filter final : public rocksdb::CompactionFilter {
+public:
+  explicit tombstone_filter(int64_t gc_deletes_ms) : gc_ms_(gc_deletes_ms) {
+    // nop
+  }
+
+  bool Filter(int, const rocksdb::Slice& key, const rocksdb::Slice& value,
+              std::string*, bool*) const override {
+    if (key.size() == 0 || key[0] != 'd')
+      return false;
+    return encoding::expired({value.data(), value.size()},
+                             wall_clock_ms() - gc_ms_);
+  }
+
+  const char* Name() const override {
+    return "wcoord.tombstone_filter";
+  }
+
+private:
+  int64_t gc_ms_;
+};
+
+class rocksdb_store final : public document_store {
+public:
+  explicit rocksdb_store(const rocksdb_options& opts)
+    : filter_(opts.gc_deletes_ms) {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    o.compaction_filter = &filter_;
+    o.write_buffer_size = opts.write_buffer_bytes / 2;
+    o.max_write_buffer_number = 2;
+    o.IncreaseParallelism(2);
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = rocksdb::NewLRUCache(opts.block_cache_bytes);
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    rocksdb::DB* db = nullptr;
+    check(rocksdb::DB::Open(o, opts.path, &db), "open");
+    db_.reset(db);
+    write_options_.sync = opts.sync;
+  }
+
+  ~rocksdb_store() override {
+    if (db_)
+      db_->Close();
+  }
+
+  std::optional<stored_document> load(const document_key& key) override {
+    std::string value;
+    auto s = db_->Get(read_options_, encoding::document_key_bytes(key), &value);
+    if (s.IsNotFound())
+      return std::nullopt;
+    check(s, "get");
+    auto doc = encoding::decode(value);
+    if (!doc)
+      throw store_error("corrupt record for [" + key.index + "][" + key.id + "]");
+    return doc;
+  }
+
+  void commit(const write_batch& batch) override {
+    rocksdb::WriteBatch wb;
+    for (const auto& [key, doc] : batch.documents)
+      check(wb.Put(encoding::document_key_bytes(key), encoding::encode(doc)),
+            "batch put");
+    for (const auto& [tp, offset] : batch.offsets)
+      check(wb.Put(encoding::offset_key_bytes(tp), encoding::encode_offset(offset)),
+            "batch put");
+    check(db_->Write(write_options_, &wb), "write");
+  }
+
+  std::optional<int64_t> stored_offset(const topic_partition& tp) override {
+    std::string value;
+    auto s = db_->Get(read_options_, encoding::offset_key_bytes(tp), &value);
+    if (s.IsNotFound())
+      return std::nullopt;
+    check(s, "get offset");
+    return encoding::decode_offset(value);
+  }
+
+  uint64_t sweep(int64_t cutoff_ms) override {
+    // Explicit sweep for callers that cannot wait for compaction (tests,
+    // operators). Deletes are batched so the sweep itself stays atomic.
+    rocksdb::WriteBatch wb;
+    uint64_t removed = 0;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options_));
+    for (it->Seek("d"); it->Valid() && it->key()[0] == 'd'; it->Next()) {
+      if (encoding::expired({it->value().data(), it->value().size()}, cutoff_ms)) {
+        check(wb.Delete(it->key()), "batch delete");
+        ++removed;
+      }
+    }
+    check(it->status(), "iterate");
+    check(db_->Write(write_options_, &wb), "sweep");
+    return removed;
+  }
+
+  store_stats stats() override {
+    store_stats s;
+    db_->GetIntProperty(rocksdb::DB::Properties::kEstimateNumKeys, &s.documents);
+    uint64_t sst = 0, mem = 0;
+    db_->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst);
+    db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
+    s.bytes = sst + mem;
+    return s;
+  }
+
+  void for_each(const std::function<void(const document_key&,
+                                         const stored_document&)>& f) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options_));
+    for (it->Seek("d"); it->Valid() && it->key()[0] == 'd'; it->Next()) {
+      auto key = encoding::parse_document_key({it->key().data(), it->key().size()});
+      auto doc = encoding::decode({it->value().data(), it->value().size()});
+      if (!key || !doc)
+        throw store_error("corrupt record in store");
+      f(*key, *doc);
+    }
+    check(it->status(), "iterate");
+  }
+
+private:
+  tombstone_filter filter_; // must outlive db_
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ReadOptions read_options_;
+  rocksdb::WriteOptions write_options_;
+};
+
+} // namespace
+
+std::unique_ptr<document_store> make_rocksdb_store(const rocksdb_options& opts) {
+  return std::make_unique<rocksdb_store>(opts);
+}
+
+} // namespace wcoord

@@ -1,0 +1,180 @@
+// The codec: validation in semantics.md's order with the exact messages,
+// byte-exact sources, and bad input of every kind answered, never thrown.
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "engine/mutation_parser.hpp"
+
+using namespace wcoord;
+
+namespace {
+
+parse_result parse(const std::string& text, record_context ctx = {}) {
+  static mutation_parser parser;
+  return parser.parse(text, ctx);
+}
+
+std::string reason_of(const std::string& text) {
+  auto r = parse(text);
+  REQUIRE(r.invalid);
+  return r.invalid->error->reason;
+}
+
+std::string type_of(const std::string& text) {
+  auto r = parse(text);
+  REQUIRE(r.invalid);
+  return r.invalid->error->type;
+}
+
+} // namespace
+
+TEST_CASE("a full mutation parses with every field") {
+  auto r = parse(R"({"op":"create","index":"web","id":"a1","version_type":"internal",)"
+                 R"("doc":{"t":"x"},"timestamp":1700000000123,"extra":[1,{"z":null}]})");
+  REQUIRE_FALSE(r.invalid);
+  CHECK(r.value.op == op_type::create);
+  CHECK(r.value.index == "web");
+  CHECK(r.value.id == "a1");
+  CHECK(r.value.source == R"({"t":"x"})");
+  CHECK(r.value.timestamp == 1700000000123);
+  CHECK_FALSE(r.value.version);
+}
+
+TEST_CASE("defaults: op index, internal, default index, record timestamp") {
+  record_context ctx;
+  ctx.default_index = "orders";
+  ctx.record_timestamp = 42;
+  auto r = parse(R"({"id":"x","doc":{}})", ctx);
+  REQUIRE_FALSE(r.invalid);
+  CHECK(r.value.op == op_type::index);
+  CHECK(r.value.vtype == version_type::internal);
+  CHECK(r.value.index == "orders");
+  CHECK(r.value.timestamp == 42);
+}
+
+TEST_CASE("the doc source is kept byte-exact") {
+  const std::string doc = "{ \"b\" : [1, 2.50, \"\\u00e9\\n\"],\n \"a\":{\"deep\":{}} ,\"c\":\"}\" }";
+  auto r = parse("{\"id\":\"x\",\"doc\":" + doc + "  , \"version\": 3}");
+  REQUIRE_FALSE(r.invalid);
+  CHECK(r.value.source == doc);
+  CHECK(*r.value.version == 3);
+  auto last = parse("{\"id\":\"x\",\"doc\":" + doc + "}");
+  CHECK(last.value.source == doc);
+}
+
+TEST_CASE("external_gt is an alias of external") {
+  auto r = parse(R"({"id":"x","doc":{},"version_type":"external_gt","version":4})");
+  REQUIRE_FALSE(r.invalid);
+  CHECK(r.value.vtype == version_type::external);
+  CHECK(reason_of(R"({"id":"x","doc":{},"version_type":"external_gt"})")
+        == "Validation Failed: 1: illegal version value [-3] for version type [EXTERNAL];");
+}
+
+TEST_CASE("validation rows, in order, with their messages") {
+  CHECK(type_of(R"({"op":"upsert","id":"x","doc":{}})") == "illegal_argument_exception");
+  CHECK(type_of(R"({"op":7,"id":"x","doc":{}})") == "illegal_argument_exception");
+  CHECK(reason_of(R"({"id":"x","doc":{},"version_type":"force"})")
+        == "Validation Failed: 1: No version type match [force];");
+  // op is checked before version_type, which is checked before id.
+  CHECK(type_of(R"({"op":"bad","version_type":"force"})") == "illegal_argument_exception");
+  CHECK(reason_of(R"({"version_type":"force"})")
+        == "Validation Failed: 1: No version type match [force];");
+  CHECK(reason_of(R"({"doc":{}})") == "Validation Failed: 1: id is missing;");
+  CHECK(reason_of(R"({"id":"","doc":{}})") == "Validation Failed: 1: id is missing;");
+  CHECK(reason_of(R"({"id":17,"doc":{}})") == "Validation Failed: 1: id is missing;");
+  CHECK(type_of(R"({"id":"x","doc":{},"version":"3"})") == "illegal_argument_exception");
+  CHECK(type_of(R"({"id":"x","doc":{},"version":1.5})") == "illegal_argument_exception");
+  CHECK(type_of(R"({"id":"x","doc":{},"version":9223372036854775808})")
+        == "illegal_argument_exception");
+  CHECK(type_of(R"({"id":"x","doc":{},"version":-9223372036854775809})")
+        == "illegal_argument_exception");
+  CHECK(type_of(R"({"id":"x","doc":{},"version":null})") == "illegal_argument_exception");
+  CHECK(reason_of(R"({"op":"create","id":"x","doc":{},"version_type":"external","version":2})")
+        == "Validation Failed: 1: create operations only support internal versioning. use index instead;");
+  CHECK(reason_of(R"({"op":"create","id":"x","doc":{},"version":2})")
+        == "Validation Failed: 1: create operations do not support explicit versions. use index instead;");
+  CHECK(reason_of(R"({"id":"x","doc":{},"version":0})")
+        == "Validation Failed: 1: illegal version value [0] for version type [INTERNAL];");
+  CHECK(reason_of(R"({"id":"x","doc":{},"version":-5})")
+        == "Validation Failed: 1: illegal version value [-5] for version type [INTERNAL];");
+  CHECK(reason_of(R"({"id":"x","doc":{},"version_type":"external"})")
+        == "Validation Failed: 1: illegal version value [-3] for version type [EXTERNAL];");
+  CHECK(reason_of(R"({"id":"x","doc":{},"version_type":"external_gte","version":-1})")
+        == "Validation Failed: 1: illegal version value [-1] for version type [EXTERNAL_GTE];");
+  CHECK(reason_of(R"({"id":"x"})") == "Validation Failed: 1: source is missing;");
+  CHECK(reason_of(R"({"id":"x","doc":[1]})") == "Validation Failed: 1: source is missing;");
+  CHECK(reason_of(R"({"id":"x","doc":"text"})") == "Validation Failed: 1: source is missing;");
+  CHECK(type_of("{\"id\":\"" + std::string(513, 'a') + "\",\"doc\":{}}")
+        == "action_request_validation_exception");
+  CHECK_FALSE(parse("{\"id\":\"" + std::string(512, 'a') + "\",\"doc\":{}}").invalid);
+}
+
+TEST_CASE("deletes need no doc; external deletes need a version") {
+  CHECK_FALSE(parse(R"({"op":"delete","id":"x"})").invalid);
+  CHECK(reason_of(R"({"op":"delete","id":"x","version_type":"external"})")
+        == "Validation Failed: 1: illegal version value [-3] for version type [EXTERNAL];");
+}
+
+TEST_CASE("the record key must match the id") {
+  record_context ctx;
+  std::string_view key = "other";
+  ctx.key = key;
+  auto r = parse(R"({"id":"x","doc":{}})", ctx);
+  REQUIRE(r.invalid);
+  CHECK(r.invalid->status == 400);
+  key = "x";
+  ctx.key = key;
+  CHECK_FALSE(parse(R"({"id":"x","doc":{}})", ctx).invalid);
+}
+
+TEST_CASE("bad input of every kind is a 400, never an exception") {
+  const std::string cases[] = {
+    "",
+    "   ",
+    "not json at all",
+    "[1,2,3]",
+    "\"a string\"",
+    "42",
+    "null",
+    R"({"id":"x","doc":{"a":1})",                 // truncated
+    R"({"id":"x","doc":{"a":}})",                 // malformed inside doc
+    R"({"id":"x","doc":{"a":1}} trailing)",       // trailing content
+    R"({"id":"x","doc":{"a":1}}{"id":"y"})",      // two objects
+    "{\"id\":\"x\",\"doc\":{\"a\":\"\xff\xfe\"}}", // invalid UTF-8
+    "{\"id\":\"\xc3\x28\",\"doc\":{}}",           // invalid UTF-8 in the id
+    R"({"id":"x","doc":{"n":1e999999}})",          // number out of range
+    R"({"id":"x","doc":{},"timestamp":"yesterday"})",
+    R"({"id":"x","doc":{},"index":["a"]})",
+    std::string("{\"id\":\"x\",\"doc\":") + std::string(100000, '[')
+      + std::string(100000, ']') + "}", // deep nesting
+  };
+  for (const auto& text : cases) {
+    INFO(text.substr(0, 80));
+    auto r = parse(text);
+    REQUIRE(r.invalid);
+    CHECK(r.invalid->status == 400);
+    CHECK(r.invalid->kind == outcome::invalid);
+    CHECK_FALSE(r.invalid->error->reason.empty());
+  }
+}
+
+TEST_CASE("a 10 MB record is refused by size, a large one within the limit works") {
+  std::string big = "{\"id\":\"x\",\"doc\":{\"blob\":\"" + std::string(10 << 20, 'a') + "\"}}";
+  auto r = parse(big);
+  REQUIRE(r.invalid);
+  CHECK(r.invalid->error->type == "parse_exception");
+  CHECK_FALSE(r.parsed);
+  record_context roomy;
+  roomy.max_bytes = 16 << 20;
+  auto ok = parse(big, roomy);
+  CHECK_FALSE(ok.invalid);
+  CHECK(ok.value.source.size() == (10u << 20) + 11); // {"blob":"…"};
+}
+
+TEST_CASE("unknown fields are ignored; duplicates take the last value") {
+  auto r = parse(R"({"id":"x","doc":{},"whatever":{"deep":[1,2]},"id":"y"})");
+  REQUIRE_FALSE(r.invalid);
+  CHECK(r.value.id == "y");
+}

@@ -1,0 +1,238 @@
+// Every row of semantics.md's conflict and applying tables, plus the int64
+// edges and event-time tombstones.
+
+#include <catch2/catch.hpp>
+
+#include <limits>
+
+#include "engine/versioning.hpp"
+
+using namespace wcoord;
+
+namespace {
+
+constexpr int64_t gc = 60000;
+constexpr int64_t max64 = std::numeric_limits<int64_t>::max();
+
+document_state missing() {
+  return {};
+}
+
+document_state live(int64_t v) {
+  document_state d;
+  d.state = document_state::kind::live;
+  d.version = v;
+  d.source = R"({"old":true})";
+  return d;
+}
+
+document_state tombstone(int64_t v, int64_t ts) {
+  document_state d;
+  d.state = document_state::kind::tombstone;
+  d.version = v;
+  d.delete_timestamp = ts;
+  return d;
+}
+
+mutation make(op_type op, version_type vt, std::optional<int64_t> v,
+              int64_t ts = 1000) {
+  mutation m;
+  m.op = op;
+  m.vtype = vt;
+  m.version = v;
+  m.index = "i";
+  m.id = "doc";
+  m.source = R"({"new":true})";
+  m.timestamp = ts;
+  return m;
+}
+
+struct run_result {
+  decision d;
+  document_state next;
+};
+
+run_result run(const document_state& cur, const mutation& m) {
+  run_result r;
+  r.next = cur;
+  r.d = decide(cur, m, gc, r.next);
+  return r;
+}
+
+std::string reason(const decision& d) {
+  return d.error ? d.error->reason : "";
+}
+
+} // namespace
+
+TEST_CASE("create conflicts only with a live document") {
+  auto m = make(op_type::create, version_type::internal, std::nullopt);
+  auto r = run(live(3), m);
+  CHECK(r.d.kind == outcome::conflict);
+  CHECK(r.d.status == 409);
+  CHECK(r.d.error->type == "version_conflict_engine_exception");
+  CHECK(reason(r.d)
+        == "[doc]: version conflict, document already exists (current version [3])");
+  CHECK(r.next == live(3));
+
+  r = run(missing(), m);
+  CHECK(r.d.kind == outcome::applied);
+  CHECK(r.d.status == 201);
+  CHECK(r.d.result == write_result::created);
+  CHECK(r.d.version == 1);
+
+  // A tombstone counts as current: the new version follows it.
+  r = run(tombstone(4, 1000), m);
+  CHECK(r.d.result == write_result::created);
+  CHECK(r.d.version == 5);
+}
+
+TEST_CASE("internal without a version never conflicts") {
+  auto m = make(op_type::index, version_type::internal, std::nullopt);
+  auto r = run(missing(), m);
+  CHECK(r.d.result == write_result::created);
+  CHECK(r.d.version == 1);
+  r = run(live(7), m);
+  CHECK(r.d.result == write_result::updated);
+  CHECK(r.d.status == 200);
+  CHECK(r.d.version == 8);
+  CHECK(r.next.source == m.source);
+}
+
+TEST_CASE("internal with a version conflicts unless it equals current") {
+  auto m = make(op_type::index, version_type::internal, 2);
+  auto r = run(missing(), m);
+  CHECK(r.d.kind == outcome::conflict);
+  CHECK(reason(r.d)
+        == "[doc]: version conflict, document does not exist (expected version [2])");
+  r = run(live(3), m);
+  CHECK(r.d.kind == outcome::conflict);
+  CHECK(r.d.current_version == 3);
+  CHECK(reason(r.d)
+        == "[doc]: version conflict, current version [3] is different than the one provided [2]");
+  r = run(live(2), m);
+  CHECK(r.d.kind == outcome::applied);
+  CHECK(r.d.version == 3);
+  r = run(tombstone(2, 1000), m);
+  CHECK(r.d.kind == outcome::applied);
+  CHECK(r.d.result == write_result::created);
+  CHECK(r.d.version == 3);
+}
+
+TEST_CASE("external wins only with a strictly higher version") {
+  auto m = make(op_type::index, version_type::external, 5);
+  auto r = run(missing(), m);
+  CHECK(r.d.result == write_result::created);
+  CHECK(r.d.version == 5);
+  r = run(live(5), m);
+  CHECK(r.d.kind == outcome::stale);
+  CHECK(r.d.status == 409);
+  CHECK(reason(r.d)
+        == "[doc]: version conflict, current version [5] is higher or equal to the one provided [5]");
+  r = run(live(6), m);
+  CHECK(r.d.kind == outcome::stale);
+  r = run(live(4), m);
+  CHECK(r.d.result == write_result::updated);
+  CHECK(r.d.version == 5);
+  // External version 0 on a missing document is fine.
+  r = run(missing(), make(op_type::index, version_type::external, 0));
+  CHECK(r.d.version == 0);
+}
+
+TEST_CASE("external_gte also accepts an equal version and rewrites") {
+  auto m = make(op_type::index, version_type::external_gte, 5);
+  auto r = run(live(5), m);
+  CHECK(r.d.kind == outcome::applied);
+  CHECK(r.d.result == write_result::updated);
+  CHECK(r.d.version == 5);
+  CHECK(r.next.source == m.source);
+  r = run(live(6), m);
+  CHECK(r.d.kind == outcome::stale);
+  CHECK(reason(r.d)
+        == "[doc]: version conflict, current version [6] is higher than the one provided [5]");
+}
+
+TEST_CASE("a tombstone's version counts: a late lower external write is stale") {
+  auto r = run(tombstone(9, 1000), make(op_type::index, version_type::external, 8, 2000));
+  CHECK(r.d.kind == outcome::stale);
+  r = run(tombstone(9, 1000), make(op_type::index, version_type::external, 10, 2000));
+  CHECK(r.d.result == write_result::created);
+}
+
+TEST_CASE("tombstones expire by event time, strict greater-than") {
+  auto m = make(op_type::index, version_type::external, 8, 1000 + gc);
+  CHECK(run(tombstone(9, 1000), m).d.kind == outcome::stale); // age == gc
+  m.timestamp = 1000 + gc + 1;
+  auto r = run(tombstone(9, 1000), m); // age > gc: missing
+  CHECK(r.d.kind == outcome::applied);
+  CHECK(r.d.result == write_result::created);
+  CHECK(r.d.version == 8);
+  // Internal writes after expiry start again at 1.
+  r = run(tombstone(9, 1000), make(op_type::index, version_type::internal,
+                                   std::nullopt, 1000 + gc + 1));
+  CHECK(r.d.version == 1);
+  // Event times at the int64 edges do not overflow.
+  CHECK(effective_kind(tombstone(1, std::numeric_limits<int64_t>::min()), max64, gc)
+        == document_state::kind::missing);
+  CHECK(effective_kind(tombstone(1, max64), std::numeric_limits<int64_t>::min(), gc)
+        == document_state::kind::tombstone);
+}
+
+TEST_CASE("delete: deleted when live, not_found otherwise, tombstone always") {
+  auto m = make(op_type::remove, version_type::internal, std::nullopt, 5000);
+  auto r = run(live(2), m);
+  CHECK(r.d.result == write_result::deleted);
+  CHECK(r.d.status == 200);
+  CHECK(r.d.version == 3);
+  CHECK(r.next.state == document_state::kind::tombstone);
+  CHECK(r.next.delete_timestamp == 5000);
+  CHECK(r.next.source.empty());
+
+  r = run(missing(), m);
+  CHECK(r.d.result == write_result::not_found);
+  CHECK(r.d.status == 404);
+  CHECK(r.d.kind == outcome::applied);
+  CHECK(r.d.version == 1);
+  // ... so a create after it gets version 2.
+  auto c = run(r.next, make(op_type::create, version_type::internal, std::nullopt, 5001));
+  CHECK(c.d.version == 2);
+
+  r = run(tombstone(4, 4000), m);
+  CHECK(r.d.result == write_result::not_found);
+  CHECK(r.d.version == 5);
+
+  // Versioned deletes follow the same conflict rules.
+  r = run(live(7), make(op_type::remove, version_type::external, 7));
+  CHECK(r.d.kind == outcome::stale);
+  r = run(missing(), make(op_type::remove, version_type::internal, 17));
+  CHECK(r.d.kind == outcome::conflict);
+  r = run(live(3), make(op_type::remove, version_type::external_gte, 3));
+  CHECK(r.d.result == write_result::deleted);
+  CHECK(r.d.version == 3);
+}
+
+TEST_CASE("int64 edges: the largest version works, overflow is refused") {
+  auto r = run(missing(), make(op_type::index, version_type::external, max64));
+  CHECK(r.d.version == max64);
+  r = run(live(max64 - 1), make(op_type::index, version_type::internal, std::nullopt));
+  CHECK(r.d.version == max64);
+  r = run(live(max64), make(op_type::index, version_type::internal, std::nullopt));
+  CHECK(r.d.kind == outcome::invalid);
+  CHECK(r.d.status == 400);
+  CHECK(r.next == live(max64));
+  r = run(live(max64), make(op_type::index, version_type::external_gte, max64));
+  CHECK(r.d.kind == outcome::applied);
+  r = run(live(max64), make(op_type::index, version_type::internal, max64));
+  CHECK(r.d.kind == outcome::invalid);
+}
+
+TEST_CASE("outcome classes: 409s split into stale and conflict") {
+  CHECK(run(live(2), make(op_type::index, version_type::internal, 1)).d.kind
+        == outcome::conflict);
+  CHECK(run(live(2), make(op_type::create, version_type::internal, std::nullopt)).d.kind
+        == outcome::conflict);
+  CHECK(run(live(2), make(op_type::index, version_type::external, 1)).d.kind
+        == outcome::stale);
+  CHECK(run(live(2), make(op_type::index, version_type::external_gte, 1)).d.kind
+        == outcome::stale);
+}
