@@ -69,6 +69,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::effect)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::effect_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::document_key)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::store_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<wcoord::topic_partition>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<wcoord::stored_document>)
 
 // Atom texts are at most 10 characters, and equal texts are the same atom.

@@ -5,6 +5,7 @@
 #include <caf/exit_reason.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <algorithm>
 #include <list>
 #include <unordered_map>
 
@@ -25,6 +26,8 @@ struct entry {
   uint64_t forwarded = 0;
   uint64_t done = 0;
   clock_type::time_point last_used;
+  /// Input partition of the last work (Kafka), for draining on revocation.
+  topic_partition source;
   std::list<const document_key*>::iterator lru;
 };
 
@@ -93,6 +96,8 @@ void route(shard_pointer self, const work_ptr& w) {
     st.lru.splice(st.lru.begin(), st.lru, i->second.lru);
   }
   auto& e = i->second;
+  if (w->from_kafka)
+    e.source = {w->origin.topic, w->origin.partition};
   ++e.forwarded;
   e.last_used = self->clock().now();
   self->send(e.actor, w);
@@ -141,6 +146,19 @@ caf::behavior shard_behavior(shard_pointer self, shard_config cfg,
           ++i->second.done;
       }
       enforce_limit(self);
+    },
+    [=](drain_atom, const std::vector<topic_partition>& revoked) {
+      // The partitions moved to another owner, whose writes this process
+      // will not see: forget their documents so a later re-assignment loads
+      // them afresh. The consumer drained them first, so all are idle.
+      auto& st = self->state;
+      for (auto i = st.entries.begin(); i != st.entries.end();) {
+        auto next = std::next(i);
+        if (std::find(revoked.begin(), revoked.end(), i->second.source) != revoked.end()
+            && i->second.forwarded == i->second.done)
+          passivate(self, i);
+        i = next;
+      }
     },
     [=](tick_atom) {
       passivate_idle(self);

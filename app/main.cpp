@@ -5,6 +5,9 @@
 #include <string_view>
 
 #include "app/apply_command.hpp"
+#include "app/demo_command.hpp"
+#include "app/produce_command.hpp"
+#include "app/run_command.hpp"
 #include "support/logging.hpp"
 
 #ifndef WCOORD_VERSION
@@ -19,7 +22,10 @@ Applies Elasticsearch's optimistic concurrency control to a stream of
 document mutations.
 
 commands:
+  run       the coordinator: Kafka in, changelog and dead-letter topics out
+  demo      the main job on embedded defaults: racing writers, live progress
   apply     decide JSON-lines mutations from stdin, answers on stdout
+  produce   publish JSON-lines mutations to a topic, keyed by id
   --help    this text
   --version print the version
 
@@ -44,6 +50,12 @@ int main(int argc, char** argv) {
     rc = 0;
   } else if (cmd == "apply") {
     rc = wcoord::apply_command(argc - 2, argv + 2);
+  } else if (cmd == "run") {
+    rc = wcoord::run_command(argc - 2, argv + 2);
+  } else if (cmd == "demo") {
+    rc = wcoord::demo_command(argc - 2, argv + 2);
+  } else if (cmd == "produce") {
+    rc = wcoord::produce_command(argc - 2, argv + 2);
   } else {
     std::cerr << "wcoord: unknown command '" << cmd << "'\n\n" << usage;
     rc = 2;

@@ -1,0 +1,121 @@
+#include "app/coordinator.hpp"
+
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <thread>
+
+#include "app/actor_system_setup.hpp"
+#include "kafka/publisher_actor.hpp"
+#include "kafka/topics.hpp"
+#include "support/logging.hpp"
+
+namespace wcoord {
+
+coordinator::coordinator(service_config cfg) : cfg_(std::move(cfg)) {
+  // nop
+}
+
+coordinator::~coordinator() {
+  if (!drained_ && consumer_)
+    drain();
+  if (engine_)
+    engine_->stop();
+  consumer_ = nullptr;
+  engine_.reset();
+  sys_.reset(); // waits for every actor: the publisher flushes on its way out
+}
+
+std::string coordinator::bootstrap_servers() const {
+  return embedded_ ? embedded_->bootstrap_servers() : cfg_.bootstrap_servers;
+}
+
+std::map<std::string, std::string> coordinator::client_props() const {
+  std::map<std::string, std::string> props = cfg_.kafka;
+  props["bootstrap.servers"] = bootstrap_servers();
+  return props;
+}
+
+std::optional<std::string> coordinator::start() {
+  auto log = module_logger("app");
+  if (cfg_.bootstrap_servers.empty()) {
+    if (!cfg_.topics_regex.empty())
+      return "topics.regex needs a real cluster (bootstrap.servers)";
+    try {
+      embedded_ = std::make_unique<kafka::embedded_cluster>();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    for (auto& t : cfg_.topics)
+      embedded_->create_topic(t, cfg_.embedded_partitions);
+    embedded_->create_topic(cfg_.changelog(), cfg_.embedded_partitions);
+    embedded_->create_topic(cfg_.deadletter(), cfg_.embedded_partitions);
+    log->info("embedded Kafka cluster at {}", embedded_->bootstrap_servers());
+  }
+  kafka::topic_plan plan{cfg_.topics, cfg_.changelog(), cfg_.deadletter()};
+  if (auto err = kafka::prepare_topics(client_props(), plan, cfg_.topics_regex))
+    return *err;
+
+  try {
+    rocksdb_options ro;
+    ro.path = cfg_.state_dir;
+    ro.gc_deletes_ms = cfg_.gc_deletes.count();
+    ro.block_cache_bytes = cfg_.block_cache_bytes;
+    ro.write_buffer_bytes = cfg_.write_buffer_bytes;
+    ro.sync = cfg_.store_sync;
+    store_ = make_rocksdb_store(ro);
+  } catch (const std::exception& e) {
+    return std::string("cannot open the store in ") + cfg_.state_dir + ": " + e.what();
+  }
+
+  configure_actor_system(sys_cfg_);
+  sys_ = std::make_unique<caf::actor_system>(sys_cfg_);
+  auto sink = kafka::spawn_offset_sink(*sys_, tracker_, decisions_);
+  pipeline_options popts;
+  popts.shards = std::max(2u, std::thread::hardware_concurrency());
+  popts.idle_timeout = cfg_.idle_timeout;
+  popts.entity_limit = cfg_.entity_limit;
+  popts.gc_deletes_ms = cfg_.gc_deletes.count();
+  kafka::publisher_options pub{cfg_.changelog(), cfg_.deadletter(), cfg_.on_stale};
+  auto props = client_props();
+  auto outputs = outputs_;
+  auto& sys = *sys_;
+  engine_ = std::make_unique<pipeline>(
+    sys, store_, sink, popts, [&sys, props, pub, outputs](caf::actor store) {
+      return kafka::spawn_publisher(sys, props, pub, store, outputs);
+    });
+
+  kafka::consumer_options copts;
+  copts.props = client_props();
+  copts.props["group.id"] = cfg_.group_id;
+  if (!cfg_.group_instance_id.empty())
+    copts.props["group.instance.id"] = cfg_.group_instance_id;
+  copts.topics = cfg_.topics;
+  if (!cfg_.topics_regex.empty())
+    copts.topics = {cfg_.topics_regex.front() == '^' ? cfg_.topics_regex
+                                                     : "^" + cfg_.topics_regex};
+  copts.default_index = cfg_.default_index;
+  copts.max_inflight = cfg_.max_inflight;
+  copts.max_record_bytes = cfg_.max_record_bytes;
+  copts.commit_interval = cfg_.commit_interval;
+  copts.drain_timeout = cfg_.shutdown_timeout;
+  consumer_ = kafka::spawn_consumer(*sys_, copts, *engine_, tracker_, status_);
+  return std::nullopt;
+}
+
+bool coordinator::drain() {
+  if (drained_ || !consumer_)
+    return true;
+  drained_ = true;
+  bool ok = false;
+  caf::scoped_actor self{*sys_};
+  self->request(consumer_, cfg_.shutdown_timeout + std::chrono::seconds(5), drain_atom_v)
+    .receive([&](bool drained) { ok = drained; },
+             [&](const caf::error& err) {
+               module_logger("app")->error("drain did not finish: {}",
+                                           sys_->render(err));
+             });
+  return ok;
+}
+
+} // namespace wcoord

@@ -1,0 +1,318 @@
+#include "app/service_config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "engine/duration.hpp"
+
+extern char** environ;
+
+namespace wcoord {
+
+namespace {
+
+using setter = std::function<std::optional<std::string>(service_config&,
+                                                        const std::string&)>;
+using getter = std::function<std::string(const service_config&)>;
+
+struct option {
+  const char* key;
+  const char* default_text;
+  const char* help;
+  setter set;
+  getter get;
+};
+
+std::optional<std::string> bad(const std::string& key, const std::string& value,
+                               const std::string& expected) {
+  return "invalid value '" + value + "' for " + key + ": expected " + expected;
+}
+
+template <class T>
+option string_opt(const char* key, const char* def, const char* help,
+                  T service_config::*member) {
+  return {key, def, help,
+          [member](service_config& c, const std::string& v)
+            -> std::optional<std::string> {
+            c.*member = v;
+            return std::nullopt;
+          },
+          [member](const service_config& c) { return c.*member; }};
+}
+
+option choice_opt(const char* key, const char* def, const char* help,
+                  std::string service_config::*member,
+                  std::vector<std::string> choices) {
+  return {key, def, help,
+          [=](service_config& c, const std::string& v)
+            -> std::optional<std::string> {
+            if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
+              std::string all;
+              for (auto& x : choices)
+                all += (all.empty() ? "" : " | ") + x;
+              return bad(key, v, all);
+            }
+            c.*member = v;
+            return std::nullopt;
+          },
+          [member](const service_config& c) { return c.*member; }};
+}
+
+option duration_opt(const char* key, const char* def, const char* help,
+                    std::chrono::milliseconds service_config::*member,
+                    bool allow_zero = false) {
+  return {key, def, help,
+          [=](service_config& c, const std::string& v)
+            -> std::optional<std::string> {
+            auto d = parse_duration(v);
+            if (!d || (!allow_zero && d->count() == 0))
+              return bad(key, v, "a duration like 500ms, 30s, 5m, 24h");
+            c.*member = *d;
+            return std::nullopt;
+          },
+          [member](const service_config& c) {
+            return std::to_string((c.*member).count()) + "ms";
+          }};
+}
+
+option size_opt(const char* key, const char* def, const char* help,
+                size_t service_config::*member, size_t min = 1) {
+  return {key, def, help,
+          [=](service_config& c, const std::string& v)
+            -> std::optional<std::string> {
+            size_t n = 0;
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec != std::errc{} || end != v.data() + v.size() || n < min)
+              return bad(key, v, "an integer >= " + std::to_string(min));
+            c.*member = n;
+            return std::nullopt;
+          },
+          [member](const service_config& c) {
+            return std::to_string(c.*member);
+          }};
+}
+
+const std::vector<option>& options() {
+  static const std::vector<option> all = {
+    string_opt("bootstrap.servers", "(embedded)",
+               "Kafka brokers; empty starts an embedded in-process cluster",
+               &service_config::bootstrap_servers),
+    string_opt("group.id", "wcoord", "consumer group", &service_config::group_id),
+    {"topics", "", "comma-separated mutation topics",
+     [](service_config& c, const std::string& v) -> std::optional<std::string> {
+       c.topics.clear();
+       std::stringstream ss(v);
+       for (std::string t; std::getline(ss, t, ',');) {
+         t.erase(0, t.find_first_not_of(' '));
+         t.erase(t.find_last_not_of(' ') + 1);
+         if (!t.empty())
+           c.topics.push_back(t);
+       }
+       return std::nullopt;
+     },
+     [](const service_config& c) {
+       std::string s;
+       for (auto& t : c.topics)
+         s += (s.empty() ? "" : ",") + t;
+       return s;
+     }},
+    string_opt("topics.regex", "", "mutation topics by regular expression",
+               &service_config::topics_regex),
+    string_opt("default.index", "(topic name)", "index for mutations without one",
+               &service_config::default_index),
+    string_opt("state.dir", "wcoord-state", "directory of the embedded store",
+               &service_config::state_dir),
+    duration_opt("gc.deletes", "24h", "how long tombstones are honoured (event time)",
+                 &service_config::gc_deletes, true),
+    choice_opt("processing.guarantee", "at_least_once", "delivery guarantee",
+               &service_config::processing_guarantee,
+               {"at_least_once", "exactly_once"}),
+    {"commit.interval.ms", "1000", "how often finished offsets are committed",
+     [](service_config& c, const std::string& v) -> std::optional<std::string> {
+       auto d = parse_duration(v);
+       if (!d || d->count() == 0)
+         return bad("commit.interval.ms", v, "milliseconds > 0");
+       c.commit_interval = *d;
+       return std::nullopt;
+     },
+     [](const service_config& c) { return std::to_string(c.commit_interval.count()); }},
+    string_opt("changelog.topic", "<group.id>.changelog", "compacted changelog topic",
+               &service_config::changelog_topic),
+    string_opt("errors.deadletterqueue.topic.name", "<group.id>.dlq",
+               "dead-letter topic", &service_config::deadletter_topic),
+    choice_opt("behavior.on.stale.version", "ignore",
+               "stale external versions: ignore, log, or report to the dead-letter topic",
+               &service_config::on_stale, {"ignore", "log", "report"}),
+    duration_opt("passivation.idle.timeout", "120s",
+                 "idle time before a document actor stops",
+                 &service_config::idle_timeout),
+    size_opt("passivation.active.entity.limit", "100000",
+             "max live document actors", &service_config::entity_limit),
+    size_opt("max.inflight.records", "10000",
+             "unfinished records per partition before it pauses",
+             &service_config::max_inflight),
+    string_opt("http.listen", "0.0.0.0:9464", "metrics, health and document reads",
+               &service_config::http_listen),
+    choice_opt("log.format", "text", "text or json (one object per line)",
+               &service_config::log_format, {"text", "json"}),
+    choice_opt("log.level", "info", "trace, debug, info, warn, error",
+               &service_config::log_level,
+               {"trace", "debug", "info", "warn", "error"}),
+    size_opt("max.record.bytes", "1048576",
+             "larger record values are invalid (400) without parsing",
+             &service_config::max_record_bytes),
+    size_opt("store.block.cache.bytes", "67108864", "RocksDB block cache size",
+             &service_config::block_cache_bytes),
+    size_opt("store.write.buffer.bytes", "33554432",
+             "RocksDB memtable budget", &service_config::write_buffer_bytes),
+    {"store.sync", "false", "fsync every store commit (power-loss safety)",
+     [](service_config& c, const std::string& v) -> std::optional<std::string> {
+       if (v != "true" && v != "false")
+         return bad("store.sync", v, "true | false");
+       c.store_sync = v == "true";
+       return std::nullopt;
+     },
+     [](const service_config& c) { return std::string(c.store_sync ? "true" : "false"); }},
+    duration_opt("shutdown.timeout", "30s", "bound on the graceful drain at SIGTERM",
+                 &service_config::shutdown_timeout),
+    string_opt("group.instance.id", "", "static group membership (e.g. the pod name)",
+               &service_config::group_instance_id),
+    {"embedded.partitions", "4", "partitions per topic in the embedded cluster",
+     [](service_config& c, const std::string& v) -> std::optional<std::string> {
+       int n = 0;
+       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+       if (ec != std::errc{} || end != v.data() + v.size() || n < 1 || n > 1000)
+         return bad("embedded.partitions", v, "1..1000");
+       c.embedded_partitions = n;
+       return std::nullopt;
+     },
+     [](const service_config& c) { return std::to_string(c.embedded_partitions); }},
+  };
+  return all;
+}
+
+std::string trim(std::string s) {
+  auto b = s.find_first_not_of(" \t\r");
+  auto e = s.find_last_not_of(" \t\r");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+std::string valid_keys() {
+  std::string s;
+  for (auto& o : options())
+    s += std::string("  ") + o.key + "\n";
+  s += "  kafka.<librdkafka property>\n";
+  return s;
+}
+
+} // namespace
+
+bool is_secret_key(const std::string& key) {
+  static const char* markers[] = {"password", "secret", "jaas", "key.pem",
+                                  "ssl.key", "token", "credential"};
+  std::string k = key;
+  std::transform(k.begin(), k.end(), k.begin(), ::tolower);
+  for (auto* m : markers)
+    if (k.find(m) != std::string::npos)
+      return true;
+  return false;
+}
+
+std::optional<std::string> set_config_value(service_config& cfg,
+                                            const std::string& key,
+                                            const std::string& value) {
+  if (key.rfind("kafka.", 0) == 0 && key.size() > 6) {
+    cfg.kafka[key.substr(6)] = value;
+    return std::nullopt;
+  }
+  for (auto& o : options())
+    if (key == o.key)
+      return o.set(cfg, value);
+  return "unknown configuration key '" + key + "'; valid keys are:\n"
+         + valid_keys();
+}
+
+std::optional<std::string> load_config(const config_sources& src,
+                                       service_config& out) {
+  if (src.file) {
+    std::ifstream in(*src.file);
+    if (!in)
+      return "cannot read config file " + *src.file;
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      line = trim(line);
+      if (line.empty() || line[0] == '#' || line[0] == '!')
+        continue;
+      auto eq = line.find('=');
+      if (eq == std::string::npos)
+        return *src.file + ":" + std::to_string(n) + ": expected key=value";
+      if (auto err = set_config_value(out, trim(line.substr(0, eq)),
+                                      trim(line.substr(eq + 1))))
+        return *src.file + ":" + std::to_string(n) + ": " + *err;
+    }
+  }
+  if (src.use_environment) {
+    // WCOORD_GROUP_ID -> group.id; WCOORD_KAFKA_SASL_PASSWORD -> kafka.sasl.password.
+    for (char** e = environ; *e; ++e) {
+      std::string entry = *e;
+      if (entry.rfind("WCOORD_", 0) != 0)
+        continue;
+      auto eq = entry.find('=');
+      std::string name = entry.substr(7, eq - 7);
+      std::string key;
+      for (char c : name)
+        key += c == '_' ? '.' : static_cast<char>(::tolower(c));
+      if (key == "home" || key == "kafka.home") // used by scripts, not config
+        continue;
+      if (auto err = set_config_value(out, key, entry.substr(eq + 1)))
+        return "environment " + entry.substr(0, eq) + ": " + *err;
+    }
+  }
+  for (auto& kv : src.overrides) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos)
+      return "--set expects key=value, got '" + kv + "'";
+    if (auto err = set_config_value(out, trim(kv.substr(0, eq)), kv.substr(eq + 1)))
+      return "--set " + *err;
+  }
+  if (out.topics.empty() && out.topics_regex.empty())
+    out.topics = {"mutations"};
+  if (!out.topics.empty() && !out.topics_regex.empty())
+    return "set either topics or topics.regex, not both";
+  if (out.group_id.empty())
+    return "group.id must not be empty";
+  if (out.processing_guarantee == "exactly_once")
+    return "processing.guarantee=exactly_once is not supported yet; use "
+           "at_least_once (replays are detected by the store, so no decision "
+           "is applied twice)";
+  return std::nullopt;
+}
+
+std::vector<std::string> describe_config(const service_config& cfg) {
+  std::vector<std::string> out;
+  for (auto& o : options())
+    out.push_back(std::string(o.key) + "=" + o.get(cfg));
+  for (auto& [k, v] : cfg.kafka)
+    out.push_back("kafka." + k + "=" + (is_secret_key(k) ? "******" : v));
+  return out;
+}
+
+std::string config_help() {
+  std::string s;
+  for (auto& o : options()) {
+    std::string k = o.key;
+    k.resize(std::max<size_t>(k.size() + 1, 34), ' ');
+    std::string d = o.default_text;
+    d.resize(std::max<size_t>(d.size() + 1, 22), ' ');
+    s += "  " + k + d + o.help + "\n";
+  }
+  s += "  kafka.*                           passed to librdkafka unchanged\n";
+  return s;
+}
+
+} // namespace wcoord

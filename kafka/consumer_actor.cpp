@@ -1,0 +1,357 @@
+#include "kafka/consumer_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <set>
+
+#include "actors/messages.hpp"
+#include "actors/pipeline.hpp"
+#include "engine/mutation_parser.hpp"
+#include "kafka/handles.hpp"
+#include "support/logging.hpp"
+
+namespace wcoord::kafka {
+
+namespace {
+
+int64_t steady_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+struct consumer_state {
+  consumer_options opts;
+  const pipeline* engine = nullptr;
+  std::unique_ptr<submitter> feed; // declared before rk: flushed in callbacks
+  std::shared_ptr<offset_tracker> tracker;
+  std::shared_ptr<consumer_status> status;
+  mutation_parser parser;
+  std::set<topic_partition> assigned;
+  std::set<topic_partition> paused;
+  std::map<topic_partition, int64_t> committed;
+  std::chrono::steady_clock::time_point next_commit;
+  bool closing = false;
+  std::shared_ptr<spdlog::logger> log = module_logger("kafka");
+  client_ptr rk; // last member: destroyed first, after close()
+  static inline const char* name = "wcoord.kafka.consumer";
+
+  ~consumer_state() {
+    if (rk && !closing)
+      rd_kafka_consumer_close(rk.get());
+  }
+};
+
+using consumer_pointer = caf::stateful_actor<consumer_state>*;
+
+std::vector<topic_partition> to_vector(const rd_kafka_topic_partition_list_t* l) {
+  std::vector<topic_partition> out;
+  for (int i = 0; i < l->cnt; ++i)
+    out.push_back({l->elems[i].topic, l->elems[i].partition});
+  return out;
+}
+
+/// Commits the committable offset of `tps` (all assigned if empty) when it
+/// moved. Synchronous before giving partitions up, asynchronous otherwise.
+void commit(consumer_state& st, const std::vector<topic_partition>& tps, bool sync) {
+  partition_list_ptr list{rd_kafka_topic_partition_list_new(8)};
+  auto consider = [&](const topic_partition& tp) {
+    auto p = st.tracker->progress(tp);
+    if (!p || p->committable < 0)
+      return;
+    auto& last = st.committed[tp];
+    if (p->committable <= last)
+      return;
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)
+      ->offset = p->committable;
+    last = p->committable;
+  };
+  if (tps.empty())
+    for (auto& tp : st.assigned)
+      consider(tp);
+  else
+    for (auto& tp : tps)
+      consider(tp);
+  if (list->cnt == 0)
+    return;
+  auto err = rd_kafka_commit(st.rk.get(), list.get(), sync ? 0 : 1);
+  if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    st.status->commit_failures.fetch_add(1);
+    st.log->warn("commit failed: {}", rd_kafka_err2str(err));
+    for (int i = 0; i < list->cnt; ++i) // retry at the next interval
+      st.committed.erase({list->elems[i].topic, list->elems[i].partition});
+  } else {
+    st.status->commits.fetch_add(1);
+  }
+}
+
+void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
+               bool cooperative) {
+  auto tps = to_vector(parts);
+  const bool lost = rd_kafka_assignment_lost(st.rk.get());
+  if (st.feed)
+    st.feed->flush();
+  if (!lost) {
+    // Finish what was dispatched for these partitions, then commit it, so
+    // the next owner starts exactly after the last finished record.
+    auto deadline = std::chrono::steady_clock::now() + st.opts.drain_timeout;
+    if (!st.tracker->wait_drained(tps, deadline))
+      st.log->warn("revocation: drain of {} partition(s) timed out; the next "
+                   "owner replays the unfinished records", tps.size());
+    commit(st, tps, true);
+  } else {
+    st.log->warn("assignment lost: {} partition(s) given up without commit", tps.size());
+  }
+  for (auto& s : st.engine->shards())
+    caf::anon_send(s, drain_atom_v, tps);
+  for (auto& tp : tps) {
+    st.tracker->revoke(tp);
+    st.assigned.erase(tp);
+    st.paused.erase(tp);
+    st.committed.erase(tp);
+  }
+  if (cooperative)
+    error_ptr{rd_kafka_incremental_unassign(st.rk.get(), parts)};
+  else
+    rd_kafka_assign(st.rk.get(), nullptr);
+}
+
+void on_assign(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
+               bool cooperative) {
+  for (auto& tp : to_vector(parts)) {
+    st.assigned.insert(tp);
+    st.tracker->assign(tp, -1);
+  }
+  if (cooperative)
+    error_ptr{rd_kafka_incremental_assign(st.rk.get(), parts)};
+  else
+    rd_kafka_assign(st.rk.get(), parts);
+}
+
+void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                  rd_kafka_topic_partition_list_t* parts, void* opaque) {
+  // Runs inside rd_kafka_consumer_poll, on the consumer actor's thread.
+  auto& st = *static_cast<consumer_state*>(opaque);
+  const bool cooperative = std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+  st.status->rebalances.fetch_add(1);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    st.log->info("assigned {} partition(s)", parts->cnt);
+    on_assign(st, parts, cooperative);
+  } else {
+    st.log->info("revoking {} partition(s)", parts->cnt);
+    on_revoke(st, parts, cooperative);
+  }
+  st.status->assigned_partitions = static_cast<int>(st.assigned.size());
+  st.status->ready = !st.assigned.empty();
+}
+
+work_ptr to_work(consumer_state& st, const rd_kafka_message_t* m) {
+  auto w = std::make_shared<work_item>();
+  w->from_kafka = true;
+  w->origin.topic = rd_kafka_topic_name(m->rkt);
+  w->origin.partition = m->partition;
+  w->origin.offset = m->offset;
+  rd_kafka_timestamp_type_t tstype;
+  w->origin.timestamp = rd_kafka_message_timestamp(m, &tstype);
+  if (m->key)
+    w->key.emplace(static_cast<const char*>(m->key), m->key_len);
+  if (m->payload)
+    w->value.assign(static_cast<const char*>(m->payload), m->len);
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name;
+    const void* val;
+    size_t size;
+    for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); ++i)
+      w->headers.emplace_back(name, val ? std::string(static_cast<const char*>(val), size)
+                                        : std::string());
+  }
+  record_context ctx;
+  if (w->key)
+    ctx.key = *w->key;
+  ctx.default_index = st.opts.default_index.empty() ? std::string_view(w->origin.topic)
+                                                    : std::string_view(st.opts.default_index);
+  ctx.record_timestamp = w->origin.timestamp;
+  ctx.max_bytes = st.opts.max_record_bytes;
+  auto r = st.parser.parse(w->value, ctx);
+  w->m = std::move(r.value);
+  w->invalid = std::move(r.invalid);
+  w->parsed = r.parsed;
+  w->has_id = r.has_id;
+  return w;
+}
+
+/// Pauses partitions whose unfinished records reached the limit, resumes
+/// them at half, so memory stays bounded while the group session stays
+/// alive (we keep polling).
+void flow_control(consumer_state& st) {
+  partition_list_ptr pause{rd_kafka_topic_partition_list_new(4)};
+  partition_list_ptr resume{rd_kafka_topic_partition_list_new(4)};
+  for (auto& [tp, p] : st.tracker->all()) {
+    const bool is_paused = st.paused.count(tp) > 0;
+    if (!is_paused && p.in_flight >= st.opts.max_inflight) {
+      rd_kafka_topic_partition_list_add(pause.get(), tp.topic.c_str(), tp.partition);
+      st.paused.insert(tp);
+    } else if (is_paused && p.in_flight <= st.opts.max_inflight / 2) {
+      rd_kafka_topic_partition_list_add(resume.get(), tp.topic.c_str(), tp.partition);
+      st.paused.erase(tp);
+    }
+  }
+  if (pause->cnt)
+    rd_kafka_pause_partitions(st.rk.get(), pause.get());
+  if (resume->cnt)
+    rd_kafka_resume_partitions(st.rk.get(), resume.get());
+}
+
+void poll_once(consumer_pointer self) {
+  auto& st = self->state;
+  st.status->last_poll_ms = steady_ms();
+  // Bounded slices: at most 500 records or ~50 ms, then back to the mailbox
+  // so that drain and exit messages get through.
+  int timeout = 50;
+  for (int n = 0; n < 500; ++n) {
+    message_ptr m{rd_kafka_consumer_poll(st.rk.get(), timeout)};
+    if (!m)
+      break;
+    timeout = 0;
+    if (m->err) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        continue;
+      // Consumer errors are informational: librdkafka recovers by itself,
+      // except from fatal ones.
+      if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_fatal_error(st.rk.get(), buf, sizeof(buf));
+        st.log->critical("fatal consumer error: {}", buf);
+        st.status->fatal = true;
+        return;
+      }
+      st.log->warn("consumer: {}", rd_kafka_message_errstr(m.get()));
+      continue;
+    }
+    auto w = to_work(st, m.get());
+    st.tracker->dispatched({w->origin.topic, w->origin.partition}, w->origin.offset,
+                           w->origin.timestamp);
+    st.feed->submit(std::move(w));
+    st.status->records.fetch_add(1, std::memory_order_relaxed);
+  }
+  st.feed->flush();
+  flow_control(st);
+  auto now = std::chrono::steady_clock::now();
+  if (now >= st.next_commit) {
+    commit(st, {}, false);
+    st.next_commit = now + st.opts.commit_interval;
+  }
+}
+
+bool drain_and_close(consumer_pointer self) {
+  auto& st = self->state;
+  st.feed->flush();
+  std::vector<topic_partition> tps(st.assigned.begin(), st.assigned.end());
+  auto deadline = std::chrono::steady_clock::now() + st.opts.drain_timeout;
+  bool drained = st.tracker->wait_drained(tps, deadline);
+  commit(st, {}, true);
+  st.closing = true;
+  // Leaves the group; the revoke callback commits again (a no-op) first.
+  rd_kafka_consumer_close(st.rk.get());
+  st.status->ready = false;
+  return drained;
+}
+
+caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
+                                const pipeline* engine,
+                                std::shared_ptr<offset_tracker> tracker,
+                                std::shared_ptr<consumer_status> status) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.engine = engine;
+  st.feed = std::make_unique<submitter>(*engine);
+  st.tracker = std::move(tracker);
+  st.status = std::move(status);
+  auto props = st.opts.props;
+  // Invariants after the user's values: offsets move only when work is durable.
+  props["enable.auto.commit"] = "false";
+  props["enable.auto.offset.store"] = "false";
+  props.emplace("auto.offset.reset", "earliest");
+  props.emplace("partition.assignment.strategy", "cooperative-sticky");
+  std::string err;
+  auto conf = make_conf(props, err);
+  if (!conf) {
+    st.log->critical("consumer config: {}", err);
+    st.status->fatal = true;
+    self->quit();
+    return {};
+  }
+  rd_kafka_conf_set_opaque(conf.get(), &st);
+  rd_kafka_conf_set_rebalance_cb(conf.get(), rebalance_cb);
+  char errstr[512];
+  st.rk.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr)));
+  if (!st.rk) {
+    st.log->critical("cannot create consumer: {}", errstr);
+    st.status->fatal = true;
+    self->quit();
+    return {};
+  }
+  conf.release();
+  rd_kafka_poll_set_consumer(st.rk.get());
+  partition_list_ptr subs{rd_kafka_topic_partition_list_new(
+    static_cast<int>(st.opts.topics.size()))};
+  for (auto& t : st.opts.topics)
+    rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  if (auto e = rd_kafka_subscribe(st.rk.get(), subs.get())) {
+    st.log->critical("subscribe failed: {}", rd_kafka_err2str(e));
+    st.status->fatal = true;
+    self->quit();
+    return {};
+  }
+  st.next_commit = std::chrono::steady_clock::now() + st.opts.commit_interval;
+  self->send(self, tick_atom_v);
+  return {
+    [=](tick_atom) {
+      if (self->state.status->fatal) {
+        self->quit();
+        return;
+      }
+      poll_once(self);
+      self->send(self, tick_atom_v);
+    },
+    [=](drain_atom) -> bool {
+      bool ok = drain_and_close(self);
+      self->quit();
+      return ok;
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_consumer(caf::actor_system& sys, consumer_options opts,
+                          const pipeline& engine,
+                          std::shared_ptr<offset_tracker> tracker,
+                          std::shared_ptr<consumer_status> status) {
+  return sys.spawn<caf::detached>(consumer_behavior, std::move(opts), &engine,
+                                  std::move(tracker), std::move(status));
+}
+
+caf::actor spawn_offset_sink(caf::actor_system& sys,
+                             std::shared_ptr<offset_tracker> tracker,
+                             std::shared_ptr<decision_counters> decisions) {
+  return sys.spawn([=](caf::event_based_actor*) -> caf::behavior {
+    return {
+      [=](const effect_batch& batch) {
+        for (auto& e : *batch) {
+          if (!e.replayed)
+            decisions->count(static_cast<size_t>(e.verdict.kind),
+                             static_cast<size_t>(e.work->m.vtype));
+          if (e.work->from_kafka)
+            tracker->finished({e.work->origin.topic, e.work->origin.partition},
+                              e.work->origin.offset);
+        }
+      },
+    };
+  });
+}
+
+} // namespace wcoord::kafka

@@ -1,0 +1,33 @@
+#pragma once
+// The output stage between the document actors and the store: publishes the
+// changelog and dead-letter records of each effect and forwards the effect
+// to the store only once they are delivered (acks=all). Publishing first
+// means a crash can at worst publish a decision twice (the replay decides
+// it identically), never store a decision whose record was lost.
+
+#include <caf/fwd.hpp>
+
+#include <memory>
+#include <string>
+
+#include "kafka/output_counters.hpp"
+
+namespace wcoord::kafka {
+
+class producer;
+
+struct publisher_options {
+  std::string changelog_topic;
+  std::string deadletter_topic;
+  std::string on_stale = "ignore"; // ignore | log | report
+};
+
+/// Spawns the publisher (detached: it may wait on librdkafka's queue).
+/// Effects are forwarded to `store` in arrival order, which keeps every
+/// document's writes in order.
+caf::actor spawn_publisher(caf::actor_system& sys,
+                           std::map<std::string, std::string> producer_props,
+                           publisher_options opts, caf::actor store,
+                           std::shared_ptr<output_counters> counters);
+
+} // namespace wcoord::kafka

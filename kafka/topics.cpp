@@ -1,0 +1,116 @@
+#include "kafka/topics.hpp"
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include "kafka/handles.hpp"
+#include "support/logging.hpp"
+
+namespace wcoord::kafka {
+
+namespace {
+
+constexpr int timeout_ms = 15000;
+
+std::map<std::string, int> partition_counts(rd_kafka_t* rk, std::string& error) {
+  std::map<std::string, int> out;
+  const rd_kafka_metadata_t* md = nullptr;
+  auto err = rd_kafka_metadata(rk, 1, nullptr, &md, timeout_ms);
+  if (err) {
+    error = std::string("cannot read cluster metadata: ") + rd_kafka_err2str(err);
+    return out;
+  }
+  metadata_ptr owned{md};
+  for (int i = 0; i < md->topic_cnt; ++i)
+    if (!md->topics[i].err)
+      out[md->topics[i].topic] = md->topics[i].partition_cnt;
+  return out;
+}
+
+std::optional<std::string> create_topic(rd_kafka_t* rk, const std::string& name,
+                                        int partitions, bool compacted) {
+  char errstr[512];
+  auto* nt = rd_kafka_NewTopic_new(name.c_str(), partitions, -1, errstr, sizeof(errstr));
+  if (!nt)
+    return "cannot describe topic " + name + ": " + errstr;
+  if (compacted)
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+  queue_ptr q{rd_kafka_queue_new(rk)};
+  rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q.get());
+  rd_kafka_NewTopic_destroy(nt);
+  event_ptr ev{rd_kafka_queue_poll(q.get(), timeout_ms + 5000)};
+  if (!ev)
+    return "timed out creating topic " + name;
+  if (rd_kafka_event_error(ev.get()))
+    return "cannot create topic " + name + ": " + rd_kafka_event_error_string(ev.get());
+  auto* res = rd_kafka_event_CreateTopics_result(ev.get());
+  size_t n = 0;
+  auto** topics = rd_kafka_CreateTopics_result_topics(res, &n);
+  for (size_t i = 0; i < n; ++i) {
+    auto e = rd_kafka_topic_result_error(topics[i]);
+    if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+      return "cannot create topic " + name + ": "
+             + rd_kafka_topic_result_error_string(topics[i]);
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+std::optional<std::string> prepare_topics(const std::map<std::string, std::string>& props,
+                                          topic_plan plan, const std::string& regex) {
+  std::string error;
+  auto conf = make_conf(props, error);
+  if (!conf)
+    return error;
+  char errstr[512];
+  client_ptr rk{rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), errstr, sizeof(errstr))};
+  if (!rk)
+    return std::string("cannot create admin client: ") + errstr;
+  auto counts = partition_counts(rk.get(), error);
+  if (!error.empty())
+    return error;
+  if (!regex.empty()) {
+    std::regex re(regex);
+    for (auto& [name, n] : counts)
+      if (std::regex_match(name, re) && name != plan.changelog && name != plan.deadletter)
+        plan.inputs.push_back(name);
+  }
+  int partitions = -1;
+  std::string first;
+  for (auto& t : plan.inputs) {
+    auto i = counts.find(t);
+    if (i == counts.end())
+      return "mutation topic '" + t + "' does not exist";
+    if (partitions >= 0 && i->second != partitions)
+      return "mutation topics disagree on partition count: '" + first + "' has "
+             + std::to_string(partitions) + ", '" + t + "' has "
+             + std::to_string(i->second)
+             + " (all topics of one group must be co-partitioned)";
+    partitions = i->second;
+    first = t;
+  }
+  if (partitions < 0)
+    return regex.empty() ? "no mutation topics configured"
+                         : "no existing topic matches topics.regex '" + regex + "'";
+  auto log = module_logger("kafka");
+  if (auto i = counts.find(plan.changelog); i == counts.end()) {
+    if (auto e = create_topic(rk.get(), plan.changelog, partitions, true))
+      return e;
+    log->info("created changelog topic {} ({} partitions, compacted)", plan.changelog,
+              partitions);
+  } else if (i->second < partitions) {
+    return "changelog topic '" + plan.changelog + "' has " + std::to_string(i->second)
+           + " partitions, fewer than the " + std::to_string(partitions)
+           + " of the mutation topics";
+  }
+  if (counts.find(plan.deadletter) == counts.end()) {
+    if (auto e = create_topic(rk.get(), plan.deadletter, partitions, false))
+      return e;
+    log->info("created dead-letter topic {}", plan.deadletter);
+  }
+  return std::nullopt;
+}
+
+} // namespace wcoord::kafka

@@ -1,0 +1,25 @@
+#pragma once
+// Start-up checks on the cluster: the mutation topics agree on their
+// partition count, and the changelog (compacted, co-partitioned with the
+// input) and dead-letter topics exist, created if missing.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace wcoord::kafka {
+
+struct topic_plan {
+  std::vector<std::string> inputs; // explicit names (regex: the matches)
+  std::string changelog;
+  std::string deadletter;
+};
+
+/// Returns an error message, or nullopt when the topics are ready. With a
+/// regex subscription, `regex` selects the inputs among existing topics.
+std::optional<std::string> prepare_topics(const std::map<std::string, std::string>& props,
+                                          topic_plan plan,
+                                          const std::string& regex = {});
+
+} // namespace wcoord::kafka
