@@ -51,8 +51,13 @@ void decide_one(document_pointer self, const work_ptr& w) {
   }
   // Kafka decisions always write: the replay marker must move even when the
   // document does not, or a replayed conflict could be decided differently.
-  if (applied || w->from_kafka)
+  if (applied || w->from_kafka) {
+    // A marker for a document that does not exist expires like a tombstone,
+    // by the event time of the record it remembers.
+    if (st.current.doc.state == document_state::kind::missing)
+      st.current.doc.delete_timestamp = w->m.timestamp;
     e.write = st.current;
+  }
   self->send(st.cfg.next, std::move(e));
 }
 

@@ -12,6 +12,8 @@
 #include <caf/atom.hpp>
 #include <caf/type_id.hpp>
 
+#include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,7 +59,20 @@ struct effect {
   bool replayed = false;
   /// Index of the shard that routed it; -1 for records no shard saw.
   int32_t shard = -1;
+  /// Where its changelog record landed (set by the publisher), so the store
+  /// knows how far the changelog is already reflected locally.
+  std::optional<std::pair<topic_partition, int64_t>> changelog_position;
 };
+
+/// Work run on the store actor's thread, in order with the effects before
+/// it (restore from the changelog, checkpoint queries). The caller waits on
+/// `done`; only non-actor threads and detached actors may wait.
+struct store_task {
+  std::function<void(document_store&)> run;
+  std::promise<void> done;
+};
+
+using store_task_ptr = std::shared_ptr<store_task>;
 
 using effect_batch = std::shared_ptr<const std::vector<effect>>;
 
@@ -67,6 +82,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::work_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::work_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::effect)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::effect_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::store_task_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::document_key)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::store_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<wcoord::topic_partition>)

@@ -18,6 +18,9 @@ struct store_state {
   caf::actor sink;
   std::vector<caf::actor> shards;
   std::vector<effect> pending;
+  /// Highest offsets stored so far: effects finish out of order, so a later
+  /// batch may only hold lower ones and must not move the mark back.
+  std::map<topic_partition, int64_t> high_marks;
   bool commit_scheduled = false;
   store_actor_options opts;
   std::shared_ptr<spdlog::logger> log = module_logger("store");
@@ -41,6 +44,8 @@ void commit(caf::stateful_actor<store_state>* self) {
   write_batch batch;
   batch.documents.reserve(st.pending.size());
   for (auto& e : st.pending) {
+    if (e.work->parsed)
+      batch.event_time = std::max(batch.event_time, e.work->m.timestamp);
     if (e.write) {
       const auto& m = e.work->m;
       batch.documents.emplace_back(document_key{m.index, m.id}, *e.write);
@@ -49,6 +54,19 @@ void commit(caf::stateful_actor<store_state>* self) {
       topic_partition tp{e.work->origin.topic, e.work->origin.partition};
       auto& off = batch.offsets[tp];
       off = std::max(off, e.work->origin.offset);
+    }
+    if (e.changelog_position) {
+      auto& off = batch.offsets[e.changelog_position->first];
+      off = std::max(off, e.changelog_position->second);
+    }
+  }
+  for (auto i = batch.offsets.begin(); i != batch.offsets.end();) {
+    auto& mark = st.high_marks[i->first];
+    if (i->second <= mark && mark != 0) {
+      i = batch.offsets.erase(i);
+    } else {
+      mark = i->second;
+      ++i;
     }
   }
   try {
@@ -95,6 +113,17 @@ caf::behavior store_behavior(caf::stateful_actor<store_state>* self,
       }
     },
     [=](commit_atom) { commit(self); },
+    [=](const store_task_ptr& task) {
+      commit(self); // effects sent before the task land first
+      try {
+        task->run(*self->state.store);
+        task->done.set_value();
+      } catch (const store_error& e) {
+        fail_stop(self->state, e);
+      } catch (...) {
+        task->done.set_exception(std::current_exception());
+      }
+    },
     [=](stats_atom) -> store_stats { return self->state.store->stats(); },
   };
 }

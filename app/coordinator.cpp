@@ -99,6 +99,8 @@ std::optional<std::string> coordinator::start() {
   copts.max_record_bytes = cfg_.max_record_bytes;
   copts.commit_interval = cfg_.commit_interval;
   copts.drain_timeout = cfg_.shutdown_timeout;
+  copts.changelog_topic = cfg_.changelog();
+  copts.client_props = client_props();
   consumer_ = kafka::spawn_consumer(*sys_, copts, *engine_, tracker_, status_);
   return std::nullopt;
 }

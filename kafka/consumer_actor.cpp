@@ -10,6 +10,7 @@
 #include "actors/messages.hpp"
 #include "actors/pipeline.hpp"
 #include "engine/mutation_parser.hpp"
+#include "kafka/changelog_restore.hpp"
 #include "kafka/handles.hpp"
 #include "support/logging.hpp"
 
@@ -118,8 +119,40 @@ void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
     rd_kafka_assign(st.rk.get(), nullptr);
 }
 
+/// Catches the local store up with the changelog for newly assigned
+/// partitions before any of their records is decided (contract §7).
+void restore(consumer_state& st, const std::vector<topic_partition>& tps) {
+  if (st.opts.changelog_topic.empty())
+    return;
+  std::set<int32_t> partitions;
+  for (auto& tp : tps)
+    partitions.insert(tp.partition); // co-partitioned: one changelog partition each
+  st.status->ready = false;
+  for (auto p : partitions) {
+    restore_result r;
+    restore_progress progress;
+    auto started = std::chrono::steady_clock::now();
+    if (auto err = restore_partition(st.opts.client_props, st.engine->store(),
+                                     st.opts.changelog_topic, p, r, &progress)) {
+      // Deciding on a stale store would be wrong: give up the process and
+      // let the restart (or another instance) try again.
+      st.log->critical("restore failed: {}", *err);
+      st.status->fatal = true;
+      return;
+    }
+    st.status->restored_records.fetch_add(r.records);
+    if (r.records > 0)
+      st.log->info("restored {} changelog record(s) of {}/{} [{}..{}) in {} ms", r.records,
+                   st.opts.changelog_topic, p, r.from, r.to,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
+  }
+}
+
 void on_assign(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
                bool cooperative) {
+  restore(st, to_vector(parts));
   for (auto& tp : to_vector(parts)) {
     st.assigned.insert(tp);
     st.tracker->assign(tp, -1);
@@ -144,7 +177,7 @@ void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     on_revoke(st, parts, cooperative);
   }
   st.status->assigned_partitions = static_cast<int>(st.assigned.size());
-  st.status->ready = !st.assigned.empty();
+  st.status->ready = !st.assigned.empty() && !st.status->fatal;
 }
 
 work_ptr to_work(consumer_state& st, const rd_kafka_message_t* m) {

@@ -30,6 +30,10 @@ struct consumer_options {
   size_t max_record_bytes = 1 << 20;
   std::chrono::milliseconds commit_interval{1000};
   std::chrono::milliseconds drain_timeout{30000};
+  /// Rebuild assigned partitions from this changelog first (empty: never).
+  std::string changelog_topic;
+  /// Client properties for the restore reader (no group).
+  std::map<std::string, std::string> client_props;
 };
 
 /// What health checks and metrics read, updated by the consumer.
@@ -42,6 +46,10 @@ struct consumer_status {
   std::atomic<uint64_t> records{0};
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> commit_failures{0};
+  std::atomic<uint64_t> restored_records{0};
+  /// Changelog records still to read for the partitions being restored.
+  std::atomic<int64_t> restore_remaining{0};
+  std::atomic<int64_t> restore_total{0};
 };
 
 /// Spawns the consumer. It stops (after draining and committing) on

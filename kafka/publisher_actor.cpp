@@ -148,6 +148,9 @@ void delivered(publisher_pointer self, const delivery& d) {
   }
   (dlq ? st.counters->dlq_produced : st.counters->changelog_produced)
     .fetch_add(1, std::memory_order_relaxed);
+  if (!dlq)
+    p.e.changelog_position.emplace(topic_partition{st.opts.changelog_topic, d.partition},
+                                   d.offset);
   --p.outstanding;
   release_ready(self);
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -55,6 +56,9 @@ struct write_batch {
   std::vector<std::pair<document_key, stored_document>> documents;
   /// Highest offset per partition whose effects this batch completes.
   std::map<topic_partition, int64_t> offsets;
+  /// Latest mutation event time (ms) in the batch: the store's clock for
+  /// expiring tombstones, so expiry follows event time as the rules do.
+  int64_t event_time = std::numeric_limits<int64_t>::min();
   bool empty() const { return documents.empty() && offsets.empty(); }
 };
 
@@ -80,11 +84,15 @@ public:
 
   virtual std::optional<int64_t> stored_offset(const topic_partition& tp) = 0;
 
-  /// Removes tombstones deleted before `cutoff_ms` (wall clock minus
-  /// gc.deletes) and replay markers of documents that never existed.
+  /// Removes tombstones and replay markers (documents that never existed)
+  /// whose event time is before `cutoff_ms`.
   virtual uint64_t sweep(int64_t cutoff_ms) = 0;
 
   virtual store_stats stats() = 0;
+
+  /// Runs a full compaction now (RocksDB: expired tombstones go). No-op for
+  /// stores that do not compact.
+  virtual void compact() {}
 
   /// Visits every document in key order (dumps, tests, restore checks).
   virtual void for_each(
@@ -102,8 +110,9 @@ struct rocksdb_options {
   /// fsync every commit (power-loss safe) instead of only the WAL write
   /// (process-crash safe).
   bool sync = false;
-  /// Tombstones older than this (by their delete time vs. the wall clock)
-  /// are dropped during compaction.
+  /// Tombstones older than this, measured against the latest event time the
+  /// store has seen (not the wall clock: replays of old records must still
+  /// see them), are dropped during compaction.
   int64_t gc_deletes_ms = 24 * 3600 * 1000LL;
 };
 

@@ -41,9 +41,8 @@ public:
     uint64_t removed = 0;
     for (auto i = docs_.begin(); i != docs_.end();) {
       const auto& d = i->second.doc;
-      bool drop = d.state == document_state::kind::missing
-                  || (d.state == document_state::kind::tombstone
-                      && d.delete_timestamp < cutoff_ms);
+      bool drop = d.state != document_state::kind::live
+                  && d.delete_timestamp < cutoff_ms;
       if (drop) {
         i = docs_.erase(i);
         ++removed;

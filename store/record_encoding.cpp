@@ -130,9 +130,7 @@ bool expired(std::string_view in, int64_t cutoff_ms) {
   if (in.size() < 18 || in[0] != format_version)
     return false;
   auto kind = static_cast<document_state::kind>(in[1]);
-  if (kind == document_state::kind::missing)
-    return true;
-  if (kind != document_state::kind::tombstone)
+  if (kind == document_state::kind::live)
     return false;
   in.remove_prefix(10);
   uint64_t ts;

@@ -24,8 +24,8 @@ std::optional<stored_document> decode(std::string_view bytes);
 std::string encode_offset(int64_t offset);
 std::optional<int64_t> decode_offset(std::string_view bytes);
 
-/// True if the encoded document is a tombstone deleted before `cutoff_ms`
-/// or a replay marker of a missing document (both safe to drop).
+/// True if the encoded document is a tombstone or a replay marker (missing
+/// document) whose event time is before `cutoff_ms`: safe to drop.
 bool expired(std::string_view value_bytes, int64_t cutoff_ms);
 
 } // namespace wcoord::encoding

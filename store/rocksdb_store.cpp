@@ -2,7 +2,8 @@
 // and partition offsets share one column family so a WriteBatch makes them
 // atomic together.
 
-#include <chrono>
+#include <atomic>
+#include <limits>
 
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
@@ -22,19 +23,17 @@ void check(const rocksdb::Status& s, const char* what) {
     throw store_error(std::string("rocksdb ") + what + ": " + s.ToString());
 }
 
-int64_t wall_clock_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
-}
+const char* event_clock_key = "t";
 
-/// Drops tombstones older than gc.deletes (by wall clock) while RocksDB
-/// compacts, so deleted documents do not accumulate forever. Event-time
-/// expiry in the rules is stricter; a tombstone removed here is one that
-/// every mutation with a current timestamp would already see as expired.
+/// Drops tombstones older than gc.deletes while RocksDB compacts, so deleted
+/// documents do not accumulate forever. Age is measured against the latest
+/// event time the store has seen, never the wall clock: the rules expire
+/// tombstones by event time, and a replay of old records must decide as the
+/// first run did.
 class tombstone_filter final : public rocksdb::CompactionFilter {
 public:
-  explicit tombstone_filter(int64_t gc_deletes_ms) : gc_ms_(gc_deletes_ms) {
+  tombstone_filter(int64_t gc_deletes_ms, const std::atomic<int64_t>& clock)
+    : gc_ms_(gc_deletes_ms), clock_(clock) {
     // nop
   }
 
@@ -42,8 +41,13 @@ public:
               std::string*, bool*) const override {
     if (key.size() == 0 || key[0] != 'd')
       return false;
+    auto now = clock_.load(std::memory_order_relaxed);
+    if (now == std::numeric_limits<int64_t>::min())
+      return false;
     return encoding::expired({value.data(), value.size()},
-                             wall_clock_ms() - gc_ms_);
+                             static_cast<int64_t>(std::max<__int128>(
+                               static_cast<__int128>(now) - gc_ms_,
+                               std::numeric_limits<int64_t>::min())));
   }
 
   const char* Name() const override {
@@ -52,12 +56,13 @@ public:
 
 private:
   int64_t gc_ms_;
+  const std::atomic<int64_t>& clock_;
 };
 
 class rocksdb_store final : public document_store {
 public:
   explicit rocksdb_store(const rocksdb_options& opts)
-    : filter_(opts.gc_deletes_ms) {
+    : filter_(opts.gc_deletes_ms, event_clock_) {
     rocksdb::Options o;
     o.create_if_missing = true;
     o.compaction_filter = &filter_;
@@ -72,6 +77,14 @@ public:
     check(rocksdb::DB::Open(o, opts.path, &db), "open");
     db_.reset(db);
     write_options_.sync = opts.sync;
+    std::string clock;
+    auto s = db_->Get(read_options_, event_clock_key, &clock);
+    if (s.ok()) {
+      if (auto v = encoding::decode_offset(clock))
+        event_clock_ = *v;
+    } else if (!s.IsNotFound()) {
+      check(s, "get event clock");
+    }
   }
 
   ~rocksdb_store() override {
@@ -99,7 +112,13 @@ public:
     for (const auto& [tp, offset] : batch.offsets)
       check(wb.Put(encoding::offset_key_bytes(tp), encoding::encode_offset(offset)),
             "batch put");
+    const bool clock_moves = batch.event_time > event_clock_.load();
+    if (clock_moves)
+      check(wb.Put(event_clock_key, encoding::encode_offset(batch.event_time)),
+            "batch put");
     check(db_->Write(write_options_, &wb), "write");
+    if (clock_moves)
+      event_clock_ = batch.event_time;
   }
 
   std::optional<int64_t> stored_offset(const topic_partition& tp) override {
@@ -128,6 +147,10 @@ public:
     return removed;
   }
 
+  void compact() override {
+    check(db_->CompactRange(rocksdb::CompactRangeOptions{}, nullptr, nullptr), "compact");
+  }
+
   store_stats stats() override {
     store_stats s;
     db_->GetIntProperty(rocksdb::DB::Properties::kEstimateNumKeys, &s.documents);
@@ -152,6 +175,7 @@ public:
   }
 
 private:
+  std::atomic<int64_t> event_clock_{std::numeric_limits<int64_t>::min()};
   tombstone_filter filter_; // must outlive db_
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ReadOptions read_options_;

@@ -1,0 +1,245 @@
+"""Shared helpers for the integration tests: a real Kafka broker (started by
+the test run through scripts/kafka), the real wcoord binary, and the
+sequential replay (`wcoord apply`) that predicts every decision."""
+import json
+import os
+import random
+import re
+import signal
+import string
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BOOTSTRAP = os.environ.get("WCOORD_TEST_BOOTSTRAP", "127.0.0.1:39092")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, flush=True)
+    return cond
+
+
+def finish():
+    print("%d failure(s)" % len(failures), flush=True)
+    sys.exit(1 if failures else 0)
+
+
+def wait_until(pred, timeout, what, interval=0.1):
+    """Polls a condition the system makes true asynchronously."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    check(False, "timed out waiting for " + what)
+    return False
+
+
+def unique(prefix):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def create_topic(name, partitions):
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    for f in admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)]).values():
+        f.result(30)
+
+
+def read_topic(topic, timeout=30):
+    """Every record of a topic, per partition in offset order."""
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": unique("reader"),
+                  "enable.auto.commit": False, "enable.partition.eof": True})
+    md = c.list_topics(topic, timeout=10).topics[topic]
+    parts = sorted(md.partitions)
+    ends = {}
+    for p in parts:
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        ends[p] = hi
+    c.assign([TopicPartition(topic, p, 0) for p in parts])
+    out = {p: [] for p in parts}
+    remaining = {p for p in parts if ends[p] > 0}
+    deadline = time.monotonic() + timeout
+    while remaining and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        out[m.partition()].append(m)
+        if m.offset() + 1 >= ends[m.partition()]:
+            remaining.discard(m.partition())
+    c.close()
+    check(not remaining, "read all of %s" % topic)
+    return out
+
+
+def group_lag(group, topic):
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
+    md = c.list_topics(topic, timeout=10).topics[topic]
+    tps = [TopicPartition(topic, p) for p in sorted(md.partitions)]
+    committed = c.committed(tps, timeout=10)
+    lag = {}
+    for tp in committed:
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+        lag[tp.partition] = hi - (tp.offset if tp.offset >= 0 else lo)
+    c.close()
+    return lag
+
+
+def produce(topic, records, headers_for=None):
+    """records: list of (key, value-bytes)."""
+    p = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True, "linger.ms": 5})
+    errors = []
+    for i, (k, v) in enumerate(records):
+        h = headers_for(i) if headers_for else None
+        while True:
+            try:
+                p.produce(topic, key=k, value=v, headers=h,
+                          on_delivery=lambda err, msg: err and errors.append(err))
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    p.flush(60)
+    check(not errors, "python producer delivered everything (%s)" % errors[:3])
+
+
+class Coordinator:
+    """A `wcoord run` process with its stderr captured."""
+
+    def __init__(self, wcoord, group, topics, state_dir, extra=()):
+        self.args = [wcoord, "run", "--set", "bootstrap.servers=" + BOOTSTRAP,
+                     "--set", "group.id=" + group, "--set", "topics=" + topics,
+                     "--set", "state.dir=" + state_dir, "--set", "commit.interval.ms=200",
+                     "--set", "http.listen=127.0.0.1:0",
+                     # A killed member must leave the group quickly in tests.
+                     "--set", "kafka.session.timeout.ms=6000", *extra]
+        self.lines = []
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.decode(errors="replace").rstrip())
+
+    def saw(self, pattern):
+        return any(re.search(pattern, l) for l in self.lines)
+
+    def wait_assigned(self, timeout=60):
+        return wait_until(lambda: self.saw(r"assigned \d+ partition"), timeout, "partition assignment")
+
+    def stop(self, timeout=60):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = None
+        check(rc == 0, "SIGTERM exits 0 within %ss (rc=%s)\n%s" % (timeout, rc, "\n".join(self.lines[-20:])))
+        return rc
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def log(self):
+        return "\n".join(self.lines)
+
+
+def predict(wcoord, partitions, default_index):
+    """Decides the consumed records as wcoord must have: each partition in
+    offset order through `wcoord apply` (ids never span partitions, so the
+    concatenation is a valid sequential replay). Returns
+    {(partition, offset): answer-body} plus the final version per doc."""
+    lines, where = [], []
+    for p in sorted(partitions):
+        for m in partitions[p]:
+            v = m.value() or b""
+            key = m.key()
+            # A key that differs from the id is invalid in the service; apply
+            # has no keys, so make the line invalid the same way.
+            try:
+                obj = json.loads(v)
+                if isinstance(obj, dict) and key is not None and obj.get("id") is not None \
+                        and key.decode() != obj.get("id"):
+                    v = b"key/id mismatch"
+            except ValueError:
+                pass
+            lines.append(v.replace(b"\n", b" "))
+            where.append((p, m.offset()))
+    out = subprocess.run([wcoord, "apply", "--quiet", "--default-index", default_index],
+                         input=b"\n".join(lines) + b"\n", capture_output=True, timeout=600)
+    answers = [json.loads(l) for l in out.stdout.decode().splitlines()]
+    check(len(answers) == len(where), "prediction answered every record")
+    result, final = {}, {}
+    for w, a in zip(where, answers):
+        (action, body), = a.items()
+        body["_action"] = action
+        result[w] = body
+        if body["outcome"] == "applied":
+            final[(body["_index"], body["_id"])] = body["_version"]
+    return result, final
+
+
+def store_versions(wcoord, state_dir, docs, event_time=1700000000000):
+    """Current version per (index, id) from a stopped coordinator's store,
+    asked through a conflicting probe (which changes nothing). The probe's
+    event time sits near the fixture's, so tombstones still count."""
+    probe = "".join(json.dumps({"index": i, "id": d, "version": 999999999999, "doc": {},
+                                "timestamp": event_time}) + "\n"
+                    for i, d in docs).encode()
+    out = subprocess.run([wcoord, "apply", "--quiet", "--state-dir", state_dir], input=probe,
+                         capture_output=True, timeout=600)
+    check(out.returncode == 0, "store probe ran: %s" % out.stderr.decode()[-300:])
+    versions = {}
+    for line in out.stdout.decode().splitlines():
+        b = json.loads(line)["index"]
+        m = re.search(r"current version \[(\d+)\]", b.get("error", {}).get("reason", ""))
+        versions[(b["_index"], b["_id"])] = int(m.group(1)) if m else None
+    return versions
+
+
+def headers_of(m):
+    return {k: (v.decode() if v is not None else None) for k, v in (m.headers() or [])}
+
+
+def racing_fixture(ids, per_id, seed, malformed_every=97):
+    """Mutations from several writers racing on the same ids: external
+    versions out of order, internal-version races, creates on existing docs,
+    deletes, malformed records. Returns [(key, value)] in a shuffled order
+    that keeps nothing in particular: the partitions decide the real order."""
+    rng = random.Random(seed)
+    recs = []
+    ts = 1700000000000
+    for n in range(ids * per_id):
+        i = rng.randrange(ids)
+        doc_id = "doc-%d" % i
+        ts += rng.randrange(5)
+        kind = rng.random()
+        if kind < 0.45:
+            m = {"op": "index", "id": doc_id, "version_type": rng.choice(["external", "external_gte"]),
+                 "version": rng.randrange(1, 40), "doc": {"n": n, "w": "sync"}}
+        elif kind < 0.70:
+            m = {"op": "index", "id": doc_id, "version": rng.randrange(1, 6), "doc": {"n": n, "w": "svc"}}
+        elif kind < 0.80:
+            m = {"op": "create", "id": doc_id, "doc": {"n": n}}
+        elif kind < 0.90:
+            m = {"op": "delete", "id": doc_id}
+        else:
+            m = {"op": "index", "id": doc_id, "doc": {"n": n, "text": "ü€ \"q\""}}
+        m["timestamp"] = ts
+        if rng.random() < 0.3:
+            m["index"] = "other"
+        value = json.dumps(m).encode()
+        if n % malformed_every == 5:
+            value = value[: len(value) // 2]  # truncated
+        recs.append((doc_id.encode(), value))
+    return recs
