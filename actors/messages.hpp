@@ -43,6 +43,8 @@ struct work_item {
   std::optional<std::string> key;
   std::string value;
   std::vector<std::pair<std::string, std::string>> headers;
+  /// Steady-clock time (ns) the record entered the pipeline (latency metrics).
+  int64_t entered_ns = 0;
 };
 
 using work_ptr = std::shared_ptr<const work_item>;

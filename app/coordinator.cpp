@@ -70,7 +70,10 @@ std::optional<std::string> coordinator::start() {
 
   configure_actor_system(sys_cfg_);
   sys_ = std::make_unique<caf::actor_system>(sys_cfg_);
-  auto sink = kafka::spawn_offset_sink(*sys_, tracker_, decisions_);
+  metrics_ = std::make_unique<service_metrics>(*this);
+  auto* metrics = metrics_.get();
+  auto sink = kafka::spawn_offset_sink(*sys_, tracker_, decisions_,
+                                       [metrics](const effect& e) { metrics->observe_done(e); });
   pipeline_options popts;
   popts.shards = std::max(2u, std::thread::hardware_concurrency());
   popts.idle_timeout = cfg_.idle_timeout;
@@ -101,8 +104,49 @@ std::optional<std::string> coordinator::start() {
   copts.drain_timeout = cfg_.shutdown_timeout;
   copts.changelog_topic = cfg_.changelog();
   copts.client_props = client_props();
+  copts.on_commit_latency = [metrics](double s) { metrics->observe_commit(s); };
   consumer_ = kafka::spawn_consumer(*sys_, copts, *engine_, tracker_, status_);
   return std::nullopt;
+}
+
+namespace {
+
+/// Runs `fn` on the store actor's thread; false if it did not finish in time.
+bool on_store(const caf::actor& store, std::function<void(document_store&)> fn,
+              std::chrono::milliseconds timeout) {
+  auto task = std::make_shared<store_task>();
+  task->run = std::move(fn);
+  auto done = task->done.get_future();
+  caf::anon_send(store, task);
+  return done.wait_for(timeout) == std::future_status::ready;
+}
+
+} // namespace
+
+wcoord::store_stats coordinator::current_store_stats() const {
+  std::lock_guard<std::mutex> g{stats_mtx_};
+  auto now = std::chrono::steady_clock::now();
+  if (engine_ && now - stats_time_ > std::chrono::seconds(5)) {
+    auto result = std::make_shared<wcoord::store_stats>();
+    if (on_store(engine_->store(), [result](document_store& s) { *result = s.stats(); },
+                 std::chrono::seconds(2))) {
+      stats_cache_ = *result;
+      stats_time_ = now;
+    }
+  }
+  return stats_cache_;
+}
+
+std::optional<std::optional<stored_document>>
+coordinator::read_document(const document_key& key, std::chrono::milliseconds timeout) const {
+  if (!engine_)
+    return std::nullopt;
+  // Shared with the store thread: it may finish after we gave up waiting.
+  auto result = std::make_shared<std::optional<stored_document>>();
+  if (!on_store(engine_->store(), [result, key](document_store& s) { *result = s.load(key); },
+                timeout))
+    return std::nullopt;
+  return *result;
 }
 
 bool coordinator::drain() {

@@ -8,12 +8,14 @@
 #include <caf/actor_system_config.hpp>
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
 #include "actors/engine_counters.hpp"
 #include "actors/pipeline.hpp"
 #include "app/service_config.hpp"
+#include "app/service_metrics.hpp"
 #include "kafka/consumer_actor.hpp"
 #include "kafka/embedded_cluster.hpp"
 #include "kafka/offset_tracker.hpp"
@@ -44,7 +46,15 @@ public:
   const decision_counters& decisions() const { return *decisions_; }
   const kafka::output_counters& outputs() const { return *outputs_; }
   const engine_counters& engine() const { return *engine_->counters(); }
-  std::shared_ptr<document_store> store() const { return store_; }
+  /// Store size, refreshed at most every few seconds (asked of the store
+  /// actor, so a scrape never touches RocksDB from a foreign thread).
+  wcoord::store_stats current_store_stats() const;
+  /// A document's durable state (the /v1/docs endpoint); nullopt when the
+  /// store did not answer within `timeout` (the caller answers 503).
+  std::optional<std::optional<stored_document>>
+  read_document(const document_key& key, std::chrono::milliseconds timeout) const;
+
+  service_metrics& metrics() { return *metrics_; }
 
 private:
   std::map<std::string, std::string> client_props() const;
@@ -65,6 +75,10 @@ private:
   std::unique_ptr<pipeline> engine_;
   caf::actor consumer_;
   bool drained_ = false;
+  std::unique_ptr<service_metrics> metrics_;
+  mutable std::mutex stats_mtx_;
+  mutable wcoord::store_stats stats_cache_;
+  mutable std::chrono::steady_clock::time_point stats_time_;
 };
 
 } // namespace wcoord

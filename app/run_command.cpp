@@ -5,6 +5,7 @@
 
 #include "app/command_line.hpp"
 #include "app/coordinator.hpp"
+#include "app/http_server.hpp"
 #include "app/signals.hpp"
 #include "support/logging.hpp"
 
@@ -63,6 +64,14 @@ int run_command(int argc, char** argv) {
     log->critical("cannot start: {}", *err);
     return 1;
   }
+  std::unique_ptr<http_server> http;
+  try {
+    http = std::make_unique<http_server>(cfg.http_listen, service);
+  } catch (const std::exception& e) {
+    log->critical("cannot start: {}", e.what());
+    return 1;
+  }
+  log->info("http listening on {} (/metrics /healthz /readyz /v1/docs)", http->address());
   if (service.embedded()) {
     // Other programs produce to the embedded cluster at this address.
     std::cout << "embedded Kafka bootstrap servers: " << service.bootstrap_servers()

@@ -5,6 +5,7 @@ find_package(simdjson REQUIRED)
 find_package(spdlog 1.10 REQUIRED)
 find_package(RocksDB 7.8 REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED) # Debian ships no version file
+find_package(civetweb CONFIG REQUIRED)       # the HTTP listener (also under prometheus-cpp)
 find_package(Threads REQUIRED)
 
 # Debian's libcaf-dev (0.17.6) installs neither a CMake package nor a .pc file.

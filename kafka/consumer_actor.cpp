@@ -7,6 +7,8 @@
 
 #include <set>
 
+#include <simdjson.h>
+
 #include "actors/messages.hpp"
 #include "actors/pipeline.hpp"
 #include "engine/mutation_parser.hpp"
@@ -34,6 +36,7 @@ struct consumer_state {
   std::set<topic_partition> paused;
   std::map<topic_partition, int64_t> committed;
   std::chrono::steady_clock::time_point next_commit;
+  std::chrono::steady_clock::time_point commit_started;
   bool closing = false;
   std::shared_ptr<spdlog::logger> log = module_logger("kafka");
   client_ptr rk; // last member: destroyed first, after close()
@@ -77,7 +80,12 @@ void commit(consumer_state& st, const std::vector<topic_partition>& tps, bool sy
       consider(tp);
   if (list->cnt == 0)
     return;
+  st.commit_started = std::chrono::steady_clock::now();
   auto err = rd_kafka_commit(st.rk.get(), list.get(), sync ? 0 : 1);
+  if (sync && st.opts.on_commit_latency)
+    st.opts.on_commit_latency(std::chrono::duration<double>(
+                                std::chrono::steady_clock::now() - st.commit_started)
+                                .count());
   if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
     st.status->commit_failures.fetch_add(1);
     st.log->warn("commit failed: {}", rd_kafka_err2str(err));
@@ -108,6 +116,7 @@ void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
   for (auto& s : st.engine->shards())
     caf::anon_send(s, drain_atom_v, tps);
   for (auto& tp : tps) {
+    st.status->forget(tp);
     st.tracker->revoke(tp);
     st.assigned.erase(tp);
     st.paused.erase(tp);
@@ -128,6 +137,9 @@ void restore(consumer_state& st, const std::vector<topic_partition>& tps) {
   for (auto& tp : tps)
     partitions.insert(tp.partition); // co-partitioned: one changelog partition each
   st.status->ready = false;
+  st.status->restoring = true;
+  for (auto& tp : tps)
+    st.status->update(tp, [](auto& v) { v.restore_ratio = 0.0; });
   for (auto p : partitions) {
     restore_result r;
     restore_progress progress;
@@ -141,6 +153,9 @@ void restore(consumer_state& st, const std::vector<topic_partition>& tps) {
       return;
     }
     st.status->restored_records.fetch_add(r.records);
+    for (auto& tp : tps)
+      if (tp.partition == p)
+        st.status->update(tp, [](auto& v) { v.restore_ratio = 1.0; });
     if (r.records > 0)
       st.log->info("restored {} changelog record(s) of {}/{} [{}..{}) in {} ms", r.records,
                    st.opts.changelog_topic, p, r.from, r.to,
@@ -153,6 +168,7 @@ void restore(consumer_state& st, const std::vector<topic_partition>& tps) {
 void on_assign(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
                bool cooperative) {
   restore(st, to_vector(parts));
+  st.status->restoring = false;
   for (auto& tp : to_vector(parts)) {
     st.assigned.insert(tp);
     st.tracker->assign(tp, -1);
@@ -177,11 +193,87 @@ void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     on_revoke(st, parts, cooperative);
   }
   st.status->assigned_partitions = static_cast<int>(st.assigned.size());
-  st.status->ready = !st.assigned.empty() && !st.status->fatal;
+  // Ready once in the group and caught up; an instance the group gives
+  // nothing to (more replicas than partitions) is ready, just idle.
+  st.status->joined = true;
+  st.status->ready = !st.status->fatal;
+}
+
+/// librdkafka's statistics (every statistics.interval.ms, from poll on this
+/// thread): the partitions' watermarks and committed offsets, for lag.
+int stats_cb(rd_kafka_t*, char* json, size_t len, void* opaque) {
+  auto& st = *static_cast<consumer_state*>(opaque);
+  namespace od = simdjson::ondemand;
+  static thread_local od::parser parser;
+  simdjson::padded_string padded(json, len);
+  od::document doc;
+  od::object topics;
+  if (parser.iterate(padded).get(doc) || doc["topics"].get_object().get(topics))
+    return 0;
+  for (auto t : topics) {
+    std::string_view name;
+    od::object topic, parts;
+    if (t.unescaped_key().get(name) || t.value().get_object().get(topic)
+        || topic["partitions"].get_object().get(parts))
+      continue;
+    std::string topic_name(name);
+    for (auto p : parts) {
+      od::object part;
+      int64_t id = -1, hi = -1, lo = -1, committed = -1;
+      if (p.value().get_object().get(part))
+        continue;
+      for (auto f : part) {
+        std::string_view k;
+        if (f.unescaped_key().get(k))
+          continue;
+        int64_t* slot = k == "partition"          ? &id
+                        : k == "hi_offset"        ? &hi
+                        : k == "lo_offset"        ? &lo
+                        : k == "committed_offset" ? &committed
+                                                  : nullptr;
+        if (slot && f.value().get_int64().get(*slot))
+          *slot = -1;
+      }
+      topic_partition tp{topic_name, static_cast<int32_t>(id)};
+      if (id < 0 || !st.assigned.count(tp))
+        continue; // -1 is librdkafka's internal UA partition
+      st.status->update(tp, [&](auto& v) {
+        v.high_watermark = hi;
+        v.low_watermark = lo;
+        if (committed >= 0)
+          v.committed = committed;
+      });
+    }
+  }
+  return 0; // we do not keep the JSON buffer
+}
+
+void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
+               rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+  auto& st = *static_cast<consumer_state*>(opaque);
+  if (st.opts.on_commit_latency)
+    st.opts.on_commit_latency(std::chrono::duration<double>(
+                                std::chrono::steady_clock::now() - st.commit_started)
+                                .count());
+  if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    st.status->commit_failures.fetch_add(1);
+    st.log->warn("commit failed: {}", rd_kafka_err2str(err));
+    for (int i = 0; offsets && i < offsets->cnt; ++i)
+      st.committed.erase({offsets->elems[i].topic, offsets->elems[i].partition});
+    return;
+  }
+  for (int i = 0; offsets && i < offsets->cnt; ++i) {
+    auto& e = offsets->elems[i];
+    if (!e.err && e.offset >= 0)
+      st.status->update({e.topic, e.partition}, [&](auto& v) { v.committed = e.offset; });
+  }
 }
 
 work_ptr to_work(consumer_state& st, const rd_kafka_message_t* m) {
   auto w = std::make_shared<work_item>();
+  w->entered_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
   w->from_kafka = true;
   w->origin.topic = rd_kafka_topic_name(m->rkt);
   w->origin.partition = m->partition;
@@ -319,6 +411,14 @@ caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
   }
   rd_kafka_conf_set_opaque(conf.get(), &st);
   rd_kafka_conf_set_rebalance_cb(conf.get(), rebalance_cb);
+  rd_kafka_conf_set_offset_commit_cb(conf.get(), commit_cb);
+  if (st.opts.stats_interval.count() > 0) {
+    // Only with a consumer of the statistics (ClickHouse's warning: unread
+    // statistics pile up in the queue).
+    std::string interval = std::to_string(st.opts.stats_interval.count());
+    rd_kafka_conf_set(conf.get(), "statistics.interval.ms", interval.c_str(), nullptr, 0);
+    rd_kafka_conf_set_stats_cb(conf.get(), stats_cb);
+  }
   char errstr[512];
   st.rk.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr)));
   if (!st.rk) {
@@ -370,14 +470,18 @@ caf::actor spawn_consumer(caf::actor_system& sys, consumer_options opts,
 
 caf::actor spawn_offset_sink(caf::actor_system& sys,
                              std::shared_ptr<offset_tracker> tracker,
-                             std::shared_ptr<decision_counters> decisions) {
+                             std::shared_ptr<decision_counters> decisions,
+                             std::function<void(const effect&)> on_done) {
   return sys.spawn([=](caf::event_based_actor*) -> caf::behavior {
     return {
       [=](const effect_batch& batch) {
         for (auto& e : *batch) {
-          if (!e.replayed)
+          if (!e.replayed) {
             decisions->count(static_cast<size_t>(e.verdict.kind),
                              static_cast<size_t>(e.work->m.vtype));
+            if (on_done)
+              on_done(e);
+          }
           if (e.work->from_kafka)
             tracker->finished({e.work->origin.topic, e.work->origin.partition},
                               e.work->origin.offset);

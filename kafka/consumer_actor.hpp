@@ -8,12 +8,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "actors/engine_counters.hpp"
+#include "actors/messages.hpp"
 #include "kafka/offset_tracker.hpp"
 
 namespace wcoord {
@@ -34,6 +37,10 @@ struct consumer_options {
   std::string changelog_topic;
   /// Client properties for the restore reader (no group).
   std::map<std::string, std::string> client_props;
+  /// librdkafka statistics interval (lag metrics); 0 disables them.
+  std::chrono::milliseconds stats_interval{5000};
+  /// Observes each commit's round trip in seconds (metrics).
+  std::function<void(double)> on_commit_latency;
 };
 
 /// What health checks and metrics read, updated by the consumer.
@@ -47,9 +54,36 @@ struct consumer_status {
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> commit_failures{0};
   std::atomic<uint64_t> restored_records{0};
-  /// Changelog records still to read for the partitions being restored.
-  std::atomic<int64_t> restore_remaining{0};
-  std::atomic<int64_t> restore_total{0};
+  /// True while assigned partitions are being restored from the changelog.
+  std::atomic<bool> restoring{false};
+  /// Set once the group assigned us anything (possibly nothing).
+  std::atomic<bool> joined{false};
+
+  /// Per assigned partition: what lag tools see (from librdkafka statistics
+  /// and our commits) and restore progress.
+  struct partition_view {
+    int64_t high_watermark = -1;
+    int64_t low_watermark = -1;
+    int64_t committed = -1;
+    double restore_ratio = 1.0;
+  };
+  std::map<topic_partition, partition_view> partitions() const {
+    std::lock_guard<std::mutex> g{mtx};
+    return views;
+  }
+  template <class F>
+  void update(const topic_partition& tp, F f) {
+    std::lock_guard<std::mutex> g{mtx};
+    f(views[tp]);
+  }
+  void forget(const topic_partition& tp) {
+    std::lock_guard<std::mutex> g{mtx};
+    views.erase(tp);
+  }
+
+private:
+  mutable std::mutex mtx;
+  std::map<topic_partition, partition_view> views;
 };
 
 /// Spawns the consumer. It stops (after draining and committing) on
@@ -64,6 +98,7 @@ caf::actor spawn_consumer(caf::actor_system& sys, consumer_options opts,
 /// and counts decisions (replayed records are not counted twice).
 caf::actor spawn_offset_sink(caf::actor_system& sys,
                              std::shared_ptr<offset_tracker> tracker,
-                             std::shared_ptr<decision_counters> decisions);
+                             std::shared_ptr<decision_counters> decisions,
+                             std::function<void(const effect&)> on_done = {});
 
 } // namespace wcoord::kafka

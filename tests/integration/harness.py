@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BOOTSTRAP = os.environ.get("WCOORD_TEST_BOOTSTRAP", "127.0.0.1:39092")
+BOOTSTRAP = os.environ.get("TEST_KAFKA_BOOTSTRAP", "127.0.0.1:39092")
 failures = []
 
 
@@ -134,7 +134,12 @@ class Coordinator:
         return any(re.search(pattern, l) for l in self.lines)
 
     def wait_assigned(self, timeout=60):
-        return wait_until(lambda: self.saw(r"assigned \d+ partition"), timeout, "partition assignment")
+        ok = wait_until(lambda: self.saw(r"assigned \d+ partition") or self.proc.poll() is not None,
+                        timeout, "partition assignment")
+        if self.proc.poll() is not None:
+            check(False, "wcoord run exited early (rc=%s):\n%s" % (self.proc.returncode, self.log()[-2000:]))
+            finish()
+        return ok
 
     def stop(self, timeout=60):
         self.proc.send_signal(signal.SIGTERM)
