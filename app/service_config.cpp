@@ -103,7 +103,7 @@ const std::vector<option>& options() {
                "Kafka brokers; empty starts an embedded in-process cluster",
                &service_config::bootstrap_servers),
     string_opt("group.id", "wcoord", "consumer group", &service_config::group_id),
-    {"topics", "", "comma-separated mutation topics",
+    {"topics", "mutations", "comma-separated mutation topics",
      [](service_config& c, const std::string& v) -> std::optional<std::string> {
        c.topics.clear();
        std::stringstream ss(v);
