@@ -83,6 +83,7 @@ using effect_batch = std::shared_ptr<const std::vector<effect>>;
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::work_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::work_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::effect)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<wcoord::effect>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::effect_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::store_task_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::document_key)

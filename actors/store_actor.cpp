@@ -84,6 +84,18 @@ void commit(caf::stateful_actor<store_state>* self) {
     self->send(shard, done);
 }
 
+void schedule_commit(caf::stateful_actor<store_state>* self) {
+  auto& st = self->state;
+  if (st.pending.size() >= st.opts.max_batch) {
+    commit(self);
+  } else if (!st.commit_scheduled) {
+    // Queued behind every effect already in the mailbox: by the time it
+    // runs, they are all in `pending` and share one write.
+    st.commit_scheduled = true;
+    self->send(self, commit_atom_v);
+  }
+}
+
 caf::behavior store_behavior(caf::stateful_actor<store_state>* self,
                              std::shared_ptr<document_store> store,
                              caf::actor sink, store_actor_options opts) {
@@ -101,17 +113,16 @@ caf::behavior store_behavior(caf::stateful_actor<store_state>* self,
       }
     },
     [=](effect& e) {
-      auto& st = self->state;
-      st.pending.push_back(std::move(e));
-      if (st.pending.size() >= st.opts.max_batch) {
-        commit(self);
-      } else if (!st.commit_scheduled) {
-        // Queued behind every effect already in the mailbox: by the time it
-        // runs, they are all in `pending` and share one write.
-        st.commit_scheduled = true;
-        self->send(self, commit_atom_v);
-      }
+      self->state.pending.push_back(std::move(e));
+      schedule_commit(self);
     },
+    [=](std::vector<effect>& batch) {
+      auto& pending = self->state.pending;
+      pending.insert(pending.end(), std::make_move_iterator(batch.begin()),
+                     std::make_move_iterator(batch.end()));
+      schedule_commit(self);
+    },
+
     [=](commit_atom) { commit(self); },
     [=](const store_task_ptr& task) {
       commit(self); // effects sent before the task land first

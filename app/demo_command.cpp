@@ -120,12 +120,13 @@ int demo_command(int argc, char** argv) {
     std::atomic<uint64_t> produced{0}, failed{0};
     std::map<std::string, std::string> props{
       {"bootstrap.servers", service.bootstrap_servers()}};
-    kafka::producer probe{props, [](const kafka::delivery&) {}};
+    kafka::producer probe{props, [](std::vector<kafka::delivery>&&) {}};
     std::vector<std::thread> threads;
     for (auto& w : writers) {
       threads.emplace_back([&, &w = w] {
-        kafka::producer out{props, [&](const kafka::delivery& d) {
-                              (d.error ? failed : produced).fetch_add(1);
+        kafka::producer out{props, [&](std::vector<kafka::delivery>&& ds) {
+                              for (auto& d : ds)
+                                (d.error ? failed : produced).fetch_add(1);
                             }};
         for (auto& [key, value] : w.records) {
           kafka::outgoing_record r;

@@ -49,13 +49,15 @@ int produce_command(int argc, char** argv) {
   props["bootstrap.servers"] = servers;
   std::atomic<uint64_t> delivered{0}, failed{0};
   try {
-    kafka::producer out{props, [&](const kafka::delivery& d) {
-                          if (d.error) {
-                            if (failed.fetch_add(1) < 10)
-                              std::cerr << "wcoord produce: record " << d.id
-                                        << " failed: " << rd_kafka_err2str(d.error) << "\n";
-                          } else {
-                            delivered.fetch_add(1);
+    kafka::producer out{props, [&](std::vector<kafka::delivery>&& ds) {
+                          for (auto& d : ds) {
+                            if (d.error) {
+                              if (failed.fetch_add(1) < 10)
+                                std::cerr << "wcoord produce: record " << d.id << " failed: "
+                                          << rd_kafka_err2str(d.error) << "\n";
+                            } else {
+                              delivered.fetch_add(1);
+                            }
                           }
                         }};
     mutation_parser parser;

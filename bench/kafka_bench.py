@@ -35,7 +35,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-PORT = os.environ.get("KAFKA_PORT", "39292")
+PORT = os.environ.get("KAFKA_PORT", "29292")
 os.environ["KAFKA_PORT"] = PORT
 os.environ["TEST_KAFKA_BOOTSTRAP"] = "127.0.0.1:" + PORT
 import harness  # noqa: E402  (after the environment names the broker)

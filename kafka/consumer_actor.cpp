@@ -309,7 +309,8 @@ work_ptr to_work(consumer_state& st, const rd_kafka_message_t* m) {
 }
 
 /// Pauses partitions whose unfinished records reached the limit, resumes
-/// them at half, so memory stays bounded while the group session stays
+/// them at three quarters (a resume refetches, so the pipeline must not run
+/// dry meanwhile), so memory stays bounded while the group session stays
 /// alive (we keep polling).
 void flow_control(consumer_state& st) {
   partition_list_ptr pause{rd_kafka_topic_partition_list_new(4)};
@@ -319,7 +320,7 @@ void flow_control(consumer_state& st) {
     if (!is_paused && p.in_flight >= st.opts.max_inflight) {
       rd_kafka_topic_partition_list_add(pause.get(), tp.topic.c_str(), tp.partition);
       st.paused.insert(tp);
-    } else if (is_paused && p.in_flight <= st.opts.max_inflight / 2) {
+    } else if (is_paused && p.in_flight <= st.opts.max_inflight * 3 / 4) {
       rd_kafka_topic_partition_list_add(resume.get(), tp.topic.c_str(), tp.partition);
       st.paused.erase(tp);
     }

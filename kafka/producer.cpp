@@ -23,8 +23,9 @@ producer::producer(std::map<std::string, std::string> props,
   rd_kafka_conf_set_dr_msg_cb(
     conf.get(), [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
       auto* self = static_cast<producer*>(opaque);
-      self->on_delivery_({reinterpret_cast<uint64_t>(m->_private), m->err,
-                          m->partition, m->offset});
+      std::lock_guard<std::mutex> guard{self->reports_mtx_};
+      self->reports_.push_back({reinterpret_cast<uint64_t>(m->_private), m->err,
+                                m->partition, m->offset});
     });
   char errstr[512];
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr)));
@@ -34,9 +35,21 @@ producer::producer(std::map<std::string, std::string> props,
   // Delivery reports fire from rd_kafka_poll: one thread serves them so
   // that no actor has to block for it.
   poller_ = std::thread([this] {
-    while (running_.load(std::memory_order_relaxed))
+    while (running_.load(std::memory_order_relaxed)) {
       rd_kafka_poll(rk_.get(), 100);
+      dispatch_reports();
+    }
   });
+}
+
+void producer::dispatch_reports() {
+  std::vector<delivery> batch;
+  {
+    std::lock_guard<std::mutex> guard{reports_mtx_};
+    batch.swap(reports_);
+  }
+  if (!batch.empty())
+    on_delivery_(std::move(batch));
 }
 
 producer::~producer() {
@@ -73,12 +86,15 @@ rd_kafka_resp_err_t producer::send(const outgoing_record& r) {
       return err;
     // Back-pressure from librdkafka's own queue: wait for deliveries.
     rd_kafka_flush(rk_.get(), 100);
+    dispatch_reports();
   }
 }
 
 bool producer::flush(std::chrono::milliseconds timeout) {
-  return rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count()))
-         == RD_KAFKA_RESP_ERR_NO_ERROR;
+  bool ok = rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count()))
+            == RD_KAFKA_RESP_ERR_NO_ERROR;
+  dispatch_reports();
+  return ok;
 }
 
 } // namespace wcoord::kafka

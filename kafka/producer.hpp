@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -35,7 +36,9 @@ struct outgoing_record {
 
 class producer {
 public:
-  using delivery_handler = std::function<void(const delivery&)>;
+  /// Receives the reports served by one poll together (one actor message
+  /// per batch instead of one per record).
+  using delivery_handler = std::function<void(std::vector<delivery>&&)>;
 
   /// `props`: librdkafka properties (bootstrap.servers, kafka.* passthrough).
   /// Forces enable.idempotence=true and acks=all after the user's values.
@@ -56,7 +59,12 @@ public:
   int outstanding() const { return rd_kafka_outq_len(rk_.get()); }
 
 private:
+  /// Hands the reports collected by the last poll or flush to the handler.
+  void dispatch_reports();
+
   delivery_handler on_delivery_;
+  std::mutex reports_mtx_;
+  std::vector<delivery> reports_; // filled by dr_msg_cb on the polling thread
   client_ptr rk_;
   std::atomic<bool> running_{true};
   std::thread poller_;

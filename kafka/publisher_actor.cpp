@@ -13,7 +13,7 @@
 #include "kafka/producer.hpp"
 #include "support/logging.hpp"
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wcoord::kafka::delivery)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<wcoord::kafka::delivery>)
 
 namespace wcoord::kafka {
 
@@ -84,10 +84,15 @@ deadletter_headers(const work_item& w, const decision& d) {
 
 void release_ready(publisher_pointer self) {
   auto& st = self->state;
+  std::vector<effect> ready;
   while (!st.fifo.empty() && st.fifo.front().outstanding == 0) {
-    self->send(st.store, std::move(st.fifo.front().e));
+    ready.push_back(std::move(st.fifo.front().e));
     st.fifo.pop_front();
   }
+  if (ready.size() == 1)
+    self->send(st.store, std::move(ready.front()));
+  else if (!ready.empty())
+    self->send(st.store, std::move(ready));
 }
 
 void publish(publisher_pointer self, effect&& e) {
@@ -152,7 +157,6 @@ void delivered(publisher_pointer self, const delivery& d) {
     p.e.changelog_position.emplace(topic_partition{st.opts.changelog_topic, d.partition},
                                    d.offset);
   --p.outstanding;
-  release_ready(self);
 }
 
 caf::behavior publisher_behavior(publisher_pointer self,
@@ -165,12 +169,16 @@ caf::behavior publisher_behavior(publisher_pointer self,
   st.counters = std::move(counters);
   // The delivery handler runs on the producer's poll thread: it only sends.
   caf::actor me = caf::actor_cast<caf::actor>(self);
-  st.out = std::make_unique<producer>(std::move(props), [me](const delivery& d) {
-    caf::anon_send(me, d);
+  st.out = std::make_unique<producer>(std::move(props), [me](std::vector<delivery>&& ds) {
+    caf::anon_send(me, std::move(ds));
   });
   return {
     [=](effect& e) { publish(self, std::move(e)); },
-    [=](const delivery& d) { delivered(self, d); },
+    [=](const std::vector<delivery>& ds) {
+      for (auto& d : ds)
+        delivered(self, d);
+      release_ready(self);
+    },
   };
 }
 
