@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "actors/messages.hpp"
+#include "actors/diagnostics.hpp"
 #include "support/logging.hpp"
 
 namespace wcoord {
@@ -63,6 +64,7 @@ void decide_one(document_pointer self, const work_ptr& w) {
 
 caf::behavior document_behavior(document_pointer self,
                                 document_actor_config cfg) {
+  install_diagnostics(self, "document actor");
   self->state.cfg = std::move(cfg);
   // `await` suspends the regular behavior until the state is loaded; work
   // arriving meanwhile waits in the mailbox, in order.

@@ -11,6 +11,7 @@
 
 #include "actors/document_actor.hpp"
 #include "actors/messages.hpp"
+#include "actors/diagnostics.hpp"
 
 namespace wcoord {
 
@@ -123,6 +124,7 @@ void passivate_idle(shard_pointer self) {
 
 caf::behavior shard_behavior(shard_pointer self, shard_config cfg,
                              caf::actor store, caf::actor next) {
+  install_diagnostics(self, "shard");
   self->state.cfg = std::move(cfg);
   self->state.store = std::move(store);
   self->state.next = std::move(next);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "actors/messages.hpp"
+#include "actors/diagnostics.hpp"
 #include "support/logging.hpp"
 
 namespace wcoord {
@@ -99,6 +100,7 @@ void schedule_commit(caf::stateful_actor<store_state>* self) {
 caf::behavior store_behavior(caf::stateful_actor<store_state>* self,
                              std::shared_ptr<document_store> store,
                              caf::actor sink, store_actor_options opts) {
+  install_diagnostics(self, "store actor");
   self->state.store = std::move(store);
   self->state.sink = std::move(sink);
   self->state.opts = opts;

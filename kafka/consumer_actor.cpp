@@ -10,6 +10,7 @@
 #include <simdjson.h>
 
 #include "actors/messages.hpp"
+#include "actors/diagnostics.hpp"
 #include "actors/pipeline.hpp"
 #include "engine/mutation_parser.hpp"
 #include "kafka/changelog_restore.hpp"
@@ -361,7 +362,8 @@ void poll_once(consumer_pointer self) {
     st.tracker->dispatched({w->origin.topic, w->origin.partition}, w->origin.offset,
                            w->origin.timestamp);
     st.feed->submit(std::move(w));
-    st.status->records.fetch_add(1, std::memory_order_relaxed);
+    if (st.status->records.fetch_add(1, std::memory_order_relaxed) == 0)
+      st.status->first_record_ms = steady_ms();
   }
   st.feed->flush();
   flow_control(st);
@@ -390,6 +392,7 @@ caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
                                 const pipeline* engine,
                                 std::shared_ptr<offset_tracker> tracker,
                                 std::shared_ptr<consumer_status> status) {
+  install_diagnostics(self, "consumer");
   auto& st = self->state;
   st.opts = std::move(opts);
   st.engine = engine;

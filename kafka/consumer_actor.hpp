@@ -51,6 +51,7 @@ struct consumer_status {
   std::atomic<bool> fatal{false};
   std::atomic<uint64_t> rebalances{0};
   std::atomic<uint64_t> records{0};
+  std::atomic<int64_t> first_record_ms{0}; // steady clock; 0 until one arrives
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> commit_failures{0};
   std::atomic<uint64_t> restored_records{0};

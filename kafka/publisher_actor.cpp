@@ -9,6 +9,7 @@
 #include <deque>
 
 #include "actors/messages.hpp"
+#include "actors/diagnostics.hpp"
 #include "engine/answers.hpp"
 #include "kafka/producer.hpp"
 #include "support/logging.hpp"
@@ -163,6 +164,7 @@ caf::behavior publisher_behavior(publisher_pointer self,
                                  std::map<std::string, std::string> props,
                                  publisher_options opts, caf::actor store,
                                  std::shared_ptr<output_counters> counters) {
+  install_diagnostics(self, "publisher");
   auto& st = self->state;
   st.opts = std::move(opts);
   st.store = std::move(store);
