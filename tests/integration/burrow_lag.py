@@ -68,17 +68,27 @@ def get_json(url):
 
 
 def stop_group(proc, timeout=20):
-    """Stops a process group this test started (its own session)."""
-    if proc is None or proc.poll() is not None:
+    """Stops a process group this test started in its own session (for
+    ZooKeeper: scripts/kafka's shell and the JVM it runs), and waits until
+    every member is gone."""
+    if proc is None:
         return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
+
+    def signal_group(sig):
+        try:
+            os.killpg(proc.pid, sig)
+            return True
+        except ProcessLookupError:
+            return False
+    signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        proc.poll()
+        if not signal_group(0):
+            return
+        time.sleep(0.1)
+    signal_group(signal.SIGKILL)
+    proc.wait()
 
 
 class Stream:
@@ -138,6 +148,8 @@ try:
                                "-XX:TieredStopAtLevel=1 -Dzookeeper.admin.enableServer=false"},
                           start_new_session=True)
     wait_until(lambda: zk_serving(zk_port) or zk.poll() is not None, 60, "ZooKeeper for Burrow")
+    if not check(zk.poll() is None, "ZooKeeper for Burrow runs (rc=%s)" % zk.poll()):
+        finish()
 
     # Burrow refuses to start before __consumer_offsets exists; the
     # coordinator's group created it.

@@ -190,7 +190,7 @@ records += [(k, json.dumps(dict(v, timestamp=1700000000000)).encode()) for k, v 
 records.append((b"c", b'{"index":"' + INDEX.encode() + b'","id":"c","version":"x","doc":{}}'))  # invalid
 
 state = tempfile.mkdtemp()
-txn = None
+coord = txn = None
 try:
     coord = Coordinator(WCOORD, group, topic, state)
     wait_until(lambda: coord.saw(r"http listening on \S+:\d+") or coord.proc.poll() is not None, 60,
@@ -320,6 +320,8 @@ try:
     txn = None
     coord.stop()
 finally:
+    if coord is not None and coord.proc.poll() is None:
+        coord.kill()  # only on a failure path: the run ends with coord.stop()
     if txn is not None:
         try:
             txn.abort_transaction(10)
