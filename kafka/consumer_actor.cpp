@@ -34,7 +34,9 @@ struct consumer_state {
   std::shared_ptr<consumer_status> status;
   mutation_parser parser;
   std::set<topic_partition> assigned;
-  std::set<topic_partition> paused;
+  /// One librdkafka queue per assigned partition, detached from the
+  /// consumer queue, so each partition is read only while it has room.
+  std::map<topic_partition, queue_ptr> queues;
   std::map<topic_partition, int64_t> committed;
   std::chrono::steady_clock::time_point next_commit;
   std::chrono::steady_clock::time_point commit_started;
@@ -46,6 +48,7 @@ struct consumer_state {
   ~consumer_state() {
     if (rk && !closing)
       rd_kafka_consumer_close(rk.get());
+    queues.clear(); // queues must be gone before the handle is destroyed
   }
 };
 
@@ -120,7 +123,7 @@ void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
     st.status->forget(tp);
     st.tracker->revoke(tp);
     st.assigned.erase(tp);
-    st.paused.erase(tp);
+    st.queues.erase(tp); // before unassign: the queue belongs to the partition
     st.committed.erase(tp);
   }
   if (cooperative)
@@ -178,6 +181,13 @@ void on_assign(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
     error_ptr{rd_kafka_incremental_assign(st.rk.get(), parts)};
   else
     rd_kafka_assign(st.rk.get(), parts);
+  for (auto& tp : to_vector(parts)) {
+    queue_ptr q{rd_kafka_queue_get_partition(st.rk.get(), tp.topic.c_str(), tp.partition)};
+    if (!q)
+      continue; // stays on the consumer queue, read there without a limit
+    rd_kafka_queue_forward(q.get(), nullptr);
+    st.queues[tp] = std::move(q);
+  }
 }
 
 void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -309,68 +319,88 @@ work_ptr to_work(consumer_state& st, const rd_kafka_message_t* m) {
   return w;
 }
 
-/// Pauses partitions whose unfinished records reached the limit, resumes
-/// them at three quarters (a resume refetches, so the pipeline must not run
-/// dry meanwhile), so memory stays bounded while the group session stays
-/// alive (we keep polling).
-void flow_control(consumer_state& st) {
-  partition_list_ptr pause{rd_kafka_topic_partition_list_new(4)};
-  partition_list_ptr resume{rd_kafka_topic_partition_list_new(4)};
-  for (auto& [tp, p] : st.tracker->all()) {
-    const bool is_paused = st.paused.count(tp) > 0;
-    if (!is_paused && p.in_flight >= st.opts.max_inflight) {
-      rd_kafka_topic_partition_list_add(pause.get(), tp.topic.c_str(), tp.partition);
-      st.paused.insert(tp);
-    } else if (is_paused && p.in_flight <= st.opts.max_inflight * 3 / 4) {
-      rd_kafka_topic_partition_list_add(resume.get(), tp.topic.c_str(), tp.partition);
-      st.paused.erase(tp);
+/// Takes one record into the pipeline; false if the consumer must stop.
+bool take(consumer_pointer self, const rd_kafka_message_t* m) {
+  auto& st = self->state;
+  if (m->err) {
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      return true;
+    // Consumer errors are informational: librdkafka recovers by itself,
+    // except from fatal ones.
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+      char buf[512];
+      rd_kafka_fatal_error(st.rk.get(), buf, sizeof(buf));
+      st.log->critical("fatal consumer error: {}", buf);
+      st.status->fatal = true;
+      return false;
     }
+    st.log->warn("consumer: {}", rd_kafka_message_errstr(m));
+    return true;
   }
-  if (pause->cnt)
-    rd_kafka_pause_partitions(st.rk.get(), pause.get());
-  if (resume->cnt)
-    rd_kafka_resume_partitions(st.rk.get(), resume.get());
+  auto w = to_work(st, m);
+  st.tracker->dispatched({w->origin.topic, w->origin.partition}, w->origin.offset,
+                         w->origin.timestamp);
+  st.feed->submit(std::move(w));
+  if (st.status->records.fetch_add(1, std::memory_order_relaxed) == 0)
+    st.status->first_record_ms = steady_ms();
+  return true;
 }
 
+/// One bounded slice of consumption, then back to the mailbox so that drain
+/// and exit messages get through.
+///
+/// Flow control: a partition with max.inflight.records unfinished records
+/// is not read until it drains below that. Its records wait in librdkafka's
+/// per-partition queue, whose prefetch stops at queued.max.messages.kbytes,
+/// so the partition is paused without rd_kafka_pause_partitions(): that
+/// call throws the prefetched records away (librdkafka #5343) and its
+/// resume refetches only when the broker thread next wakes, about half a
+/// second later, which starved the pipeline.
 void poll_once(consumer_pointer self) {
   auto& st = self->state;
   st.status->last_poll_ms = steady_ms();
-  // Bounded slices: at most 500 records or ~50 ms, then back to the mailbox
-  // so that drain and exit messages get through.
-  int timeout = 50;
+  // The consumer queue serves rebalances, errors and statistics (and the
+  // records of partitions whose queue could not be split off).
+  int taken = 0;
   for (int n = 0; n < 500; ++n) {
-    message_ptr m{rd_kafka_consumer_poll(st.rk.get(), timeout)};
+    message_ptr m{rd_kafka_consumer_poll(st.rk.get(), 0)};
     if (!m)
       break;
-    timeout = 0;
-    if (m->err) {
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        continue;
-      // Consumer errors are informational: librdkafka recovers by itself,
-      // except from fatal ones.
-      if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_fatal_error(st.rk.get(), buf, sizeof(buf));
-        st.log->critical("fatal consumer error: {}", buf);
-        st.status->fatal = true;
+    ++taken;
+    if (!take(self, m.get()))
+      return;
+  }
+  constexpr size_t slice = 500;
+  rd_kafka_message_t* batch[slice];
+  for (auto& [tp, q] : st.queues) {
+    auto p = st.tracker->progress(tp);
+    size_t in_flight = p ? p->in_flight : 0;
+    if (in_flight >= st.opts.max_inflight)
+      continue;
+    size_t room = std::min(slice, st.opts.max_inflight - in_flight);
+    auto n = rd_kafka_consume_batch_queue(q.get(), 0, batch, room);
+    for (ssize_t i = 0; i < n; ++i) {
+      message_ptr m{batch[i]};
+      ++taken;
+      if (!take(self, m.get())) {
+        for (ssize_t j = i + 1; j < n; ++j)
+          rd_kafka_message_destroy(batch[j]);
         return;
       }
-      st.log->warn("consumer: {}", rd_kafka_message_errstr(m.get()));
-      continue;
     }
-    auto w = to_work(st, m.get());
-    st.tracker->dispatched({w->origin.topic, w->origin.partition}, w->origin.offset,
-                           w->origin.timestamp);
-    st.feed->submit(std::move(w));
-    if (st.status->records.fetch_add(1, std::memory_order_relaxed) == 0)
-      st.status->first_record_ms = steady_ms();
   }
   st.feed->flush();
-  flow_control(st);
   auto now = std::chrono::steady_clock::now();
   if (now >= st.next_commit) {
     commit(st, {}, false);
     st.next_commit = now + st.opts.commit_interval;
+  }
+  if (taken == 0) {
+    // Nothing to read (or no room): wait briefly on the consumer queue,
+    // which also serves the group's events meanwhile.
+    message_ptr m{rd_kafka_consumer_poll(st.rk.get(), 10)};
+    if (m)
+      take(self, m.get());
   }
 }
 
