@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -71,7 +71,13 @@ def read_topic(topic, timeout=30):
     deadline = time.monotonic() + timeout
     while remaining and time.monotonic() < deadline:
         m = c.poll(0.5)
-        if m is None or m.error():
+        if m is None:
+            continue
+        if m.error():
+            # Transactional topics end in control markers that are never
+            # delivered: the end-of-partition event is the reliable end.
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                remaining.discard(m.partition())
             continue
         out[m.partition()].append(m)
         if m.offset() + 1 >= ends[m.partition()]:
@@ -82,7 +88,11 @@ def read_topic(topic, timeout=30):
 
 
 def group_lag(group, topic):
-    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
+    # read_uncommitted: a read_committed client asks for *stable* offsets and
+    # waits while a transaction with offsets for the group is open (exactly
+    # once, or one a killed coordinator left behind).
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False,
+                  "isolation.level": "read_uncommitted"})
     md = c.list_topics(topic, timeout=10).topics[topic]
     tps = [TopicPartition(topic, p) for p in sorted(md.partitions)]
     committed = c.committed(tps, timeout=10)
