@@ -38,7 +38,7 @@ options:
   --gc-deletes DURATION    how long tombstones are honoured (default 24h)
   --default-index NAME     index for mutations without one (default "default")
   --max-record-bytes N     longer lines are invalid (default 1048576)
-  --window N               mutations in flight at once (default 65536)
+  --window N               mutations in flight at once (default 8192)
   --quiet                  no progress line and no summary on stderr
   -h, --help               this text
 )";
@@ -60,7 +60,10 @@ int apply_command(int argc, char** argv) {
   std::string default_index = "default";
   int64_t gc_deletes_ms = 24 * 3600 * 1000LL;
   size_t max_record_bytes = 1 << 20;
-  size_t window = 65536;
+  // Enough to keep both cores busy; more only adds queueing latency and
+  // memory (bench/engine_bench: same throughput, p50 ~30 ms instead of
+  // ~400 ms at 65536).
+  size_t window = 8192;
   bool quiet = false;
   command_line cl(argc, argv);
   while (cl.more()) {
