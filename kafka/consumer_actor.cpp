@@ -61,6 +61,17 @@ std::vector<topic_partition> to_vector(const rd_kafka_topic_partition_list_t* l)
   return out;
 }
 
+/// A commit the broker refused: counted, logged, retried at the next interval.
+void commit_failed(consumer_state& st, rd_kafka_resp_err_t err,
+                   const rd_kafka_topic_partition_list_t* offsets) {
+  if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+    return;
+  st.status->commit_failures.fetch_add(1);
+  st.log->warn("commit failed: {}", rd_kafka_err2str(err));
+  for (int i = 0; offsets && i < offsets->cnt; ++i)
+    st.committed.erase({offsets->elems[i].topic, offsets->elems[i].partition});
+}
+
 /// Commits the committable offset of `tps` (all assigned if empty) when it
 /// moved. Synchronous before giving partitions up, asynchronous otherwise.
 void commit(consumer_state& st, const std::vector<topic_partition>& tps, bool sync) {
@@ -85,19 +96,10 @@ void commit(consumer_state& st, const std::vector<topic_partition>& tps, bool sy
   if (list->cnt == 0)
     return;
   st.commit_started = std::chrono::steady_clock::now();
-  auto err = rd_kafka_commit(st.rk.get(), list.get(), sync ? 0 : 1);
-  if (sync && st.opts.on_commit_latency)
-    st.opts.on_commit_latency(std::chrono::duration<double>(
-                                std::chrono::steady_clock::now() - st.commit_started)
-                                .count());
-  if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-    st.status->commit_failures.fetch_add(1);
-    st.log->warn("commit failed: {}", rd_kafka_err2str(err));
-    for (int i = 0; i < list->cnt; ++i) // retry at the next interval
-      st.committed.erase({list->elems[i].topic, list->elems[i].partition});
-  } else {
-    st.status->commits.fetch_add(1);
-  }
+  // The outcome, sync or async, arrives through commit_cb; only a commit
+  // that could not even be sent is handled here.
+  if (auto err = rd_kafka_commit(st.rk.get(), list.get(), sync ? 0 : 1))
+    commit_failed(st, err, list.get());
 }
 
 void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
@@ -266,13 +268,11 @@ void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
     st.opts.on_commit_latency(std::chrono::duration<double>(
                                 std::chrono::steady_clock::now() - st.commit_started)
                                 .count());
-  if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-    st.status->commit_failures.fetch_add(1);
-    st.log->warn("commit failed: {}", rd_kafka_err2str(err));
-    for (int i = 0; offsets && i < offsets->cnt; ++i)
-      st.committed.erase({offsets->elems[i].topic, offsets->elems[i].partition});
+  if (err) {
+    commit_failed(st, err, offsets);
     return;
   }
+  st.status->commits.fetch_add(1);
   for (int i = 0; offsets && i < offsets->cnt; ++i) {
     auto& e = offsets->elems[i];
     if (!e.err && e.offset >= 0)
