@@ -52,7 +52,8 @@ std::optional<std::string> coordinator::start() {
     embedded_->create_topic(cfg_.deadletter(), cfg_.embedded_partitions);
     log->info("embedded Kafka cluster at {}", embedded_->bootstrap_servers());
   }
-  kafka::topic_plan plan{cfg_.topics, cfg_.changelog(), cfg_.deadletter()};
+  kafka::topic_plan plan{cfg_.topics, cfg_.changelog(), cfg_.deadletter(),
+                         cfg_.max_record_bytes};
   if (auto err = kafka::prepare_topics(client_props(), plan, cfg_.topics_regex))
     return *err;
 
@@ -79,8 +80,12 @@ std::optional<std::string> coordinator::start() {
   popts.idle_timeout = cfg_.idle_timeout;
   popts.entity_limit = cfg_.entity_limit;
   popts.gc_deletes_ms = cfg_.gc_deletes.count();
-  kafka::publisher_options pub{cfg_.changelog(), cfg_.deadletter(), cfg_.on_stale};
+  kafka::publisher_options pub{cfg_.changelog(), cfg_.deadletter(), cfg_.on_stale,
+                               cfg_.max_record_bytes};
   auto props = client_props();
+  // Room for a changelog record around the largest accepted document.
+  props.emplace("message.max.bytes",
+                std::to_string(kafka::output_message_bytes(cfg_.max_record_bytes)));
   auto outputs = outputs_;
   auto& sys = *sys_;
   engine_ = std::make_unique<pipeline>(

@@ -121,7 +121,13 @@ void publish(publisher_pointer self, effect&& e) {
   } else if (d.kind == outcome::conflict || d.kind == outcome::invalid
              || (d.kind == outcome::stale && st.opts.on_stale == "report")) {
     answer_subject s{w.m.op, w.m.index, w.m.id, w.has_id, w.parsed};
-    value = render_dead_letter(s, d, w.origin, w.value, w.parsed);
+    // A record refused for its size cannot travel intact: keep its head
+    // (as a string) so the dead letter still fits in a Kafka record.
+    const bool cut = w.value.size() > st.opts.max_record_bytes;
+    std::string_view original = w.value;
+    if (cut)
+      original = original.substr(0, std::min<size_t>(original.size(), 64 << 10));
+    value = render_dead_letter(s, d, w.origin, original, w.parsed && !cut);
     r.topic = st.opts.deadletter_topic;
     r.value = value;
     r.headers = deadletter_headers(w, d);

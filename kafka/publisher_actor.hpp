@@ -20,6 +20,9 @@ struct publisher_options {
   std::string changelog_topic;
   std::string deadletter_topic;
   std::string on_stale = "ignore"; // ignore | log | report
+  /// Originals longer than this (records refused as too large) are cut in
+  /// the dead letter, which must itself fit in a Kafka record.
+  size_t max_record_bytes = 1 << 20;
 };
 
 /// Spawns the publisher (detached: it may wait on librdkafka's queue).

@@ -13,6 +13,14 @@ namespace {
 
 constexpr int timeout_ms = 15000;
 
+} // namespace
+
+size_t output_message_bytes(size_t max_record_bytes) {
+  return max_record_bytes + (64 << 10); // envelope, headers, a cut original
+}
+
+namespace {
+
 std::map<std::string, int> partition_counts(rd_kafka_t* rk, std::string& error) {
   std::map<std::string, int> out;
   const rd_kafka_metadata_t* md = nullptr;
@@ -29,13 +37,16 @@ std::map<std::string, int> partition_counts(rd_kafka_t* rk, std::string& error) 
 }
 
 std::optional<std::string> create_topic(rd_kafka_t* rk, const std::string& name,
-                                        int partitions, bool compacted) {
+                                        int partitions, bool compacted,
+                                        size_t max_message_bytes) {
   char errstr[512];
   auto* nt = rd_kafka_NewTopic_new(name.c_str(), partitions, -1, errstr, sizeof(errstr));
   if (!nt)
     return "cannot describe topic " + name + ": " + errstr;
   if (compacted)
     rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+  rd_kafka_NewTopic_set_config(nt, "max.message.bytes",
+                               std::to_string(max_message_bytes).c_str());
   queue_ptr q{rd_kafka_queue_new(rk)};
   rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q.get());
   rd_kafka_NewTopic_destroy(nt);
@@ -96,7 +107,8 @@ std::optional<std::string> prepare_topics(const std::map<std::string, std::strin
                          : "no existing topic matches topics.regex '" + regex + "'";
   auto log = module_logger("kafka");
   if (auto i = counts.find(plan.changelog); i == counts.end()) {
-    if (auto e = create_topic(rk.get(), plan.changelog, partitions, true))
+    if (auto e = create_topic(rk.get(), plan.changelog, partitions, true,
+                              output_message_bytes(plan.max_record_bytes)))
       return e;
     log->info("created changelog topic {} ({} partitions, compacted)", plan.changelog,
               partitions);
@@ -106,7 +118,8 @@ std::optional<std::string> prepare_topics(const std::map<std::string, std::strin
            + " of the mutation topics";
   }
   if (counts.find(plan.deadletter) == counts.end()) {
-    if (auto e = create_topic(rk.get(), plan.deadletter, partitions, false))
+    if (auto e = create_topic(rk.get(), plan.deadletter, partitions, false,
+                              output_message_bytes(plan.max_record_bytes)))
       return e;
     log->info("created dead-letter topic {}", plan.deadletter);
   }

@@ -14,7 +14,13 @@ struct topic_plan {
   std::vector<std::string> inputs; // explicit names (regex: the matches)
   std::string changelog;
   std::string deadletter;
+  /// Output topics are created with room for the largest accepted input
+  /// plus what a changelog or dead-letter record adds around it.
+  size_t max_record_bytes = 1 << 20;
 };
+
+/// Largest record wcoord may write to its output topics.
+size_t output_message_bytes(size_t max_record_bytes);
 
 /// Returns an error message, or nullopt when the topics are ready. With a
 /// regex subscription, `regex` selects the inputs among existing topics.
