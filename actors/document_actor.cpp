@@ -41,7 +41,7 @@ void decide_one(document_pointer self, const work_ptr& w) {
     self->send(st.cfg.next, std::move(e));
     return;
   }
-  document_state next = st.current.doc;
+  document_state next; // decide() fills every field when it applies
   e.verdict = decide(st.current.doc, w->m, st.cfg.gc_deletes_ms, next);
   const bool applied = e.verdict.kind == outcome::applied;
   if (applied)

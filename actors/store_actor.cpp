@@ -49,7 +49,8 @@ void commit(caf::stateful_actor<store_state>* self) {
       batch.event_time = std::max(batch.event_time, e.work->m.timestamp);
     if (e.write) {
       const auto& m = e.work->m;
-      batch.documents.emplace_back(document_key{m.index, m.id}, *e.write);
+      // Nothing downstream reads the written state again: move it.
+      batch.documents.emplace_back(document_key{m.index, m.id}, std::move(*e.write));
     }
     if (e.work->from_kafka) {
       topic_partition tp{e.work->origin.topic, e.work->origin.partition};
