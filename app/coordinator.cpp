@@ -3,11 +3,16 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "app/actor_system_setup.hpp"
 #include "kafka/publisher_actor.hpp"
 #include "kafka/topics.hpp"
+#include "kafka/transaction_context.hpp"
 #include "support/logging.hpp"
 
 namespace wcoord {
@@ -28,6 +33,19 @@ coordinator::~coordinator() {
 
 std::string coordinator::bootstrap_servers() const {
   return embedded_ ? embedded_->bootstrap_servers() : cfg_.bootstrap_servers;
+}
+
+std::string coordinator::transactional_id() const {
+  if (!cfg_.group_instance_id.empty())
+    return cfg_.group_id + "-" + cfg_.group_instance_id;
+  // Without static membership, this host and this state directory name the
+  // instance (two instances never share a state directory).
+  char host[256] = "host";
+  gethostname(host, sizeof(host) - 1);
+  std::error_code ec;
+  auto dir = std::filesystem::absolute(cfg_.state_dir, ec).string();
+  return cfg_.group_id + "-" + host + "-"
+         + std::to_string(std::hash<std::string>{}(dir) % 1000000007);
 }
 
 std::map<std::string, std::string> coordinator::client_props() const {
@@ -80,9 +98,21 @@ std::optional<std::string> coordinator::start() {
   popts.idle_timeout = cfg_.idle_timeout;
   popts.entity_limit = cfg_.entity_limit;
   popts.gc_deletes_ms = cfg_.gc_deletes.count();
-  kafka::publisher_options pub{cfg_.changelog(), cfg_.deadletter(), cfg_.on_stale,
-                               cfg_.max_record_bytes};
+  kafka::publisher_options pub;
+  pub.changelog_topic = cfg_.changelog();
+  pub.deadletter_topic = cfg_.deadletter();
+  pub.on_stale = cfg_.on_stale;
+  pub.max_record_bytes = cfg_.max_record_bytes;
   auto props = client_props();
+  std::shared_ptr<kafka::transaction_context> txn;
+  if (cfg_.processing_guarantee == "exactly_once") {
+    txn = std::make_shared<kafka::transaction_context>();
+    pub.transactions = txn;
+    pub.commit_interval = cfg_.commit_interval;
+    // Stable per instance, so a restart fences and completes what its
+    // previous incarnation left open instead of waiting for a timeout.
+    props.emplace("transactional.id", transactional_id());
+  }
   // Room for a changelog record around the largest accepted document.
   props.emplace("message.max.bytes",
                 std::to_string(kafka::output_message_bytes(cfg_.max_record_bytes)));
@@ -110,6 +140,7 @@ std::optional<std::string> coordinator::start() {
   copts.changelog_topic = cfg_.changelog();
   copts.client_props = client_props();
   copts.on_commit_latency = [metrics](double s) { metrics->observe_commit(s); };
+  copts.transactions = txn;
   consumer_ = kafka::spawn_consumer(*sys_, copts, *engine_, tracker_, status_);
   return std::nullopt;
 }

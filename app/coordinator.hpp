@@ -58,6 +58,7 @@ public:
 
 private:
   std::map<std::string, std::string> client_props() const;
+  std::string transactional_id() const;
 
   service_config cfg_;
   std::unique_ptr<kafka::embedded_cluster> embedded_;

@@ -33,6 +33,9 @@ int64_t steady_ms() {
 } // namespace
 
 int run_command(int argc, char** argv) {
+  // First thing: a SIGTERM that arrives while we start must still mean
+  // "drain and exit 0", not the default "die".
+  block_termination_signals();
   config_sources src;
   command_line cl(argc, argv);
   while (cl.more()) {
@@ -58,7 +61,6 @@ int run_command(int argc, char** argv) {
   for (auto& line : describe_config(cfg))
     log->info("config {}", line);
 
-  block_termination_signals();
   coordinator service{cfg};
   if (auto err = service.start()) {
     log->critical("cannot start: {}", *err);

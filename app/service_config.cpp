@@ -286,10 +286,6 @@ std::optional<std::string> load_config(const config_sources& src,
     return "set either topics or topics.regex, not both";
   if (out.group_id.empty())
     return "group.id must not be empty";
-  if (out.processing_guarantee == "exactly_once")
-    return "processing.guarantee=exactly_once is not supported yet; use "
-           "at_least_once (replays are detected by the store, so no decision "
-           "is applied twice)";
   return std::nullopt;
 }
 

@@ -15,6 +15,7 @@
 #include "engine/mutation_parser.hpp"
 #include "kafka/changelog_restore.hpp"
 #include "kafka/handles.hpp"
+#include "kafka/transaction_context.hpp"
 #include "support/logging.hpp"
 
 namespace wcoord::kafka {
@@ -75,6 +76,8 @@ void commit_failed(consumer_state& st, rd_kafka_resp_err_t err,
 /// Commits the committable offset of `tps` (all assigned if empty) when it
 /// moved. Synchronous before giving partitions up, asynchronous otherwise.
 void commit(consumer_state& st, const std::vector<topic_partition>& tps, bool sync) {
+  if (st.opts.transactions)
+    return; // offsets commit inside the publisher's transactions
   partition_list_ptr list{rd_kafka_topic_partition_list_new(8)};
   auto consider = [&](const topic_partition& tp) {
     auto p = st.tracker->progress(tp);
@@ -124,6 +127,8 @@ void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
   for (auto& tp : tps) {
     st.status->forget(tp);
     st.tracker->revoke(tp);
+    if (st.opts.transactions)
+      st.opts.transactions->published->revoke(tp);
     st.assigned.erase(tp);
     st.queues.erase(tp); // before unassign: the queue belongs to the partition
     st.committed.erase(tp);
@@ -178,6 +183,8 @@ void on_assign(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
   for (auto& tp : to_vector(parts)) {
     st.assigned.insert(tp);
     st.tracker->assign(tp, -1);
+    if (st.opts.transactions)
+      st.opts.transactions->published->assign(tp, -1);
   }
   if (cooperative)
     error_ptr{rd_kafka_incremental_assign(st.rk.get(), parts)};
@@ -205,6 +212,9 @@ void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     st.log->info("revoking {} partition(s)", parts->cnt);
     on_revoke(st, parts, cooperative);
   }
+  // Transactions must carry the group generation current after this rebalance.
+  if (st.opts.transactions)
+    st.opts.transactions->update_group_metadata(rk);
   st.status->assigned_partitions = static_cast<int>(st.assigned.size());
   // Ready once in the group and caught up; an instance the group gives
   // nothing to (more replicas than partitions) is ready, just idle.
@@ -340,6 +350,9 @@ bool take(consumer_pointer self, const rd_kafka_message_t* m) {
   auto w = to_work(st, m);
   st.tracker->dispatched({w->origin.topic, w->origin.partition}, w->origin.offset,
                          w->origin.timestamp);
+  if (st.opts.transactions)
+    st.opts.transactions->published->dispatched({w->origin.topic, w->origin.partition},
+                                                w->origin.offset, w->origin.timestamp);
   st.feed->submit(std::move(w));
   if (st.status->records.fetch_add(1, std::memory_order_relaxed) == 0)
     st.status->first_record_ms = steady_ms();
@@ -463,6 +476,13 @@ caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
   }
   conf.release();
   rd_kafka_poll_set_consumer(st.rk.get());
+  if (st.opts.transactions
+      && !st.opts.transactions->wait_initialized(std::chrono::seconds(90))) {
+    st.log->critical("the transactional producer did not initialize");
+    st.status->fatal = true;
+    self->quit();
+    return {};
+  }
   partition_list_ptr subs{rd_kafka_topic_partition_list_new(
     static_cast<int>(st.opts.topics.size()))};
   for (auto& t : st.opts.topics)

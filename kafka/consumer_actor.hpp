@@ -39,6 +39,9 @@ struct consumer_options {
   std::map<std::string, std::string> client_props;
   /// librdkafka statistics interval (lag metrics); 0 disables them.
   std::chrono::milliseconds stats_interval{5000};
+  /// Set for processing.guarantee=exactly_once: offsets then commit inside
+  /// the publisher's transactions, never from the consumer.
+  std::shared_ptr<class transaction_context> transactions;
   /// Observes each commit's round trip in seconds (metrics).
   std::function<void(double)> on_commit_latency;
 };

@@ -12,6 +12,7 @@
 #include "actors/diagnostics.hpp"
 #include "engine/answers.hpp"
 #include "kafka/producer.hpp"
+#include "kafka/transaction_context.hpp"
 #include "support/logging.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<wcoord::kafka::delivery>)
@@ -34,6 +35,8 @@ struct publisher_state {
   /// Effects in arrival order; the head leaves when its records are delivered.
   std::deque<pending_effect> fifo;
   uint64_t next_seq = 0;
+  /// Offsets committed by the last transaction (exactly once).
+  std::map<topic_partition, int64_t> committed;
   std::shared_ptr<spdlog::logger> log = module_logger("kafka");
   static inline const char* name = "wcoord.kafka.publisher";
 };
@@ -96,30 +99,29 @@ void release_ready(publisher_pointer self) {
     self->send(st.store, std::move(ready));
 }
 
-void publish(publisher_pointer self, effect&& e) {
-  auto& st = self->state;
+/// The record an effect publishes, if any. `value` owns its bytes.
+bool render_output(publisher_state& st, const effect& e, std::string& value,
+                   outgoing_record& r) {
   const auto& w = *e.work;
-  pending_effect p{st.next_seq++, std::move(e), 0};
-  const auto& d = p.e.verdict;
-  std::string value;
-  outgoing_record r;
-  r.id = p.seq;
+  const auto& d = e.verdict;
+  r = outgoing_record{};
   if (w.key)
     r.key = *w.key;
   else if (!w.m.id.empty())
     r.key = w.m.id;
-  if (p.e.replayed) {
-    st.counters->replays_skipped.fetch_add(1, std::memory_order_relaxed);
-  } else if (d.kind == outcome::applied) {
+  if (e.replayed)
+    return false;
+  if (d.kind == outcome::applied) {
     value = render_changelog(w.m, d);
     r.topic = st.opts.changelog_topic;
     r.partition = w.origin.partition; // co-partitioned with the input
     r.key = w.m.id;
     r.value = value;
     r.headers = changelog_headers(w);
-    p.outstanding = 1;
-  } else if (d.kind == outcome::conflict || d.kind == outcome::invalid
-             || (d.kind == outcome::stale && st.opts.on_stale == "report")) {
+    return true;
+  }
+  if (d.kind == outcome::conflict || d.kind == outcome::invalid
+      || (d.kind == outcome::stale && st.opts.on_stale == "report")) {
     answer_subject s{w.m.op, w.m.index, w.m.id, w.has_id, w.parsed};
     // A record refused for its size cannot travel intact: keep its head
     // (as a string) so the dead letter still fits in a Kafka record.
@@ -128,15 +130,102 @@ void publish(publisher_pointer self, effect&& e) {
     if (cut)
       original = original.substr(0, std::min<size_t>(original.size(), 64 << 10));
     value = render_dead_letter(s, d, w.origin, original, w.parsed && !cut);
+    r.id = 1; // the low bit marks dead letters in delivery reports
     r.topic = st.opts.deadletter_topic;
     r.value = value;
     r.headers = deadletter_headers(w, d);
-    p.outstanding = 1;
-  } else if (d.kind == outcome::stale) {
+    return true;
+  }
+  return false;
+}
+
+/// Turns a transactional call's error into a fail-stop: an aborted or
+/// fenced transaction leaves decisions made but not published; only a
+/// restart from the committed offsets decides them again cleanly.
+void check_txn(publisher_state& st, rd_kafka_error_t* raw, const char* what) {
+  error_ptr err{raw};
+  if (err)
+    fail_stop(st, std::string(what) + ": " + rd_kafka_error_string(err.get()));
+}
+
+/// One exactly-once cycle. A transaction holds the outputs of exactly the
+/// records below the offsets it commits: every record whose effect has
+/// arrived, up to the first one still being decided. Effects above that
+/// gap wait for a later transaction, so a restart from the committed
+/// offsets never meets a record whose outputs were already committed.
+void commit_transaction(publisher_pointer self) {
+  auto& st = self->state;
+  auto& txn = *st.opts.transactions;
+  auto progress = txn.published->all();
+  std::vector<effect> ready;
+  std::deque<pending_effect> waiting;
+  for (auto& p : st.fifo) {
+    const auto& w = *p.e.work;
+    auto i = progress.find({w.origin.topic, w.origin.partition});
+    if (!w.from_kafka || (i != progress.end() && w.origin.offset < i->second.committable))
+      ready.push_back(std::move(p.e));
+    else
+      waiting.push_back(std::move(p));
+  }
+  st.fifo = std::move(waiting);
+  partition_list_ptr offsets{rd_kafka_topic_partition_list_new(8)};
+  for (auto& [tp, p] : progress) {
+    auto& last = st.committed[tp];
+    if (p.committable > last) {
+      rd_kafka_topic_partition_list_add(offsets.get(), tp.topic.c_str(), tp.partition)
+        ->offset = p.committable;
+      last = p.committable;
+    }
+  }
+  if (ready.empty() && offsets->cnt == 0)
+    return;
+  check_txn(st, rd_kafka_begin_transaction(st.out->handle()), "begin transaction");
+  std::string value;
+  outgoing_record r;
+  for (auto& e : ready)
+    if (render_output(st, e, value, r))
+      if (auto err = st.out->send(r); err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        fail_stop(st, r.topic + ": " + rd_kafka_err2str(err));
+  if (offsets->cnt > 0) {
+    auto md = txn.group_metadata();
+    if (!md)
+      fail_stop(st, "no consumer group metadata for the transaction");
+    check_txn(st,
+              rd_kafka_send_offsets_to_transaction(st.out->handle(), offsets.get(),
+                                                   md.get(), 30000),
+              "send offsets to transaction");
+  }
+  check_txn(st, rd_kafka_commit_transaction(st.out->handle(), 60000), "commit transaction");
+  if (!ready.empty())
+    self->send(st.store, std::move(ready));
+}
+
+void publish(publisher_pointer self, effect&& e) {
+  auto& st = self->state;
+  const auto& w = *e.work;
+  pending_effect p{st.next_seq++, std::move(e), 0};
+  const auto& d = p.e.verdict;
+  if (p.e.replayed) {
+    st.counters->replays_skipped.fetch_add(1, std::memory_order_relaxed);
+  } else if (d.kind == outcome::stale && st.opts.on_stale != "report") {
     auto lvl = st.opts.on_stale == "log" ? spdlog::level::info : spdlog::level::debug;
     st.log->log(lvl, "stale {} [{}][{}] at {}/{}@{}: {}", to_string(w.m.op), w.m.index,
                 w.m.id, w.origin.topic, w.origin.partition, w.origin.offset,
                 d.error ? d.error->reason : "");
+  }
+  if (st.opts.transactions) {
+    // Exactly once: produced in the transaction that commits its offset.
+    if (w.from_kafka)
+      st.opts.transactions->published->finished({w.origin.topic, w.origin.partition},
+                                                 w.origin.offset);
+    st.fifo.push_back(std::move(p));
+    return;
+  }
+  std::string value;
+  outgoing_record r;
+  if (render_output(st, p.e, value, r)) {
+    r.id |= p.seq << 1;
+    p.outstanding = 1;
   }
   if (p.outstanding > 0) {
     if (auto err = st.out->send(r); err != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -148,10 +237,19 @@ void publish(publisher_pointer self, effect&& e) {
 
 void delivered(publisher_pointer self, const delivery& d) {
   auto& st = self->state;
-  if (st.fifo.empty() || d.id < st.fifo.front().seq)
+  const bool dlq = (d.id & 1) != 0; // the low bit tells dead letters apart
+  if (st.opts.transactions) {
+    // Acknowledged by the transaction commit, which fails (and stops the
+    // process) if any of its records failed; only counted here.
+    if (!d.error)
+      (dlq ? st.counters->dlq_produced : st.counters->changelog_produced)
+        .fetch_add(1, std::memory_order_relaxed);
     return;
-  auto& p = st.fifo[d.id - st.fifo.front().seq];
-  const bool dlq = p.e.verdict.kind != outcome::applied;
+  }
+  const uint64_t seq = d.id >> 1;
+  if (st.fifo.empty() || seq < st.fifo.front().seq)
+    return;
+  auto& p = st.fifo[seq - st.fifo.front().seq];
   if (d.error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (dlq)
       st.counters->dlq_failures.fetch_add(1, std::memory_order_relaxed);
@@ -180,12 +278,25 @@ caf::behavior publisher_behavior(publisher_pointer self,
   st.out = std::make_unique<producer>(std::move(props), [me](std::vector<delivery>&& ds) {
     caf::anon_send(me, std::move(ds));
   });
+  if (st.opts.transactions) {
+    // Fences an earlier incarnation with the same transactional.id and
+    // completes or aborts whatever it left open.
+    check_txn(st, rd_kafka_init_transactions(st.out->handle(), 60000), "init transactions");
+    st.opts.transactions->initialized();
+    self->delayed_send(self, st.opts.commit_interval, commit_atom_v);
+  }
   return {
     [=](effect& e) { publish(self, std::move(e)); },
+    [=](commit_atom) {
+      commit_transaction(self);
+      self->delayed_send(self, self->state.opts.commit_interval, commit_atom_v);
+    },
     [=](const std::vector<delivery>& ds) {
       for (auto& d : ds)
         delivered(self, d);
-      release_ready(self);
+      // With transactions the commit releases effects, never a delivery.
+      if (!self->state.opts.transactions)
+        release_ready(self);
     },
   };
 }

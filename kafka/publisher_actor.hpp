@@ -7,6 +7,8 @@
 
 #include <caf/fwd.hpp>
 
+#include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -23,6 +25,11 @@ struct publisher_options {
   /// Originals longer than this (records refused as too large) are cut in
   /// the dead letter, which must itself fit in a Kafka record.
   size_t max_record_bytes = 1 << 20;
+  /// Set for processing.guarantee=exactly_once: outputs go out in Kafka
+  /// transactions committed every `commit_interval` together with the
+  /// input offsets; effects reach the store only after their commit.
+  std::shared_ptr<class transaction_context> transactions;
+  std::chrono::milliseconds commit_interval{100};
 };
 
 /// Spawns the publisher (detached: it may wait on librdkafka's queue).

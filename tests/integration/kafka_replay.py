@@ -15,7 +15,10 @@ from harness import (Coordinator, check, create_topic, finish, group_lag, header
                      produce, racing_fixture, read_topic, store_versions, unique, wait_until)
 
 WCOORD = sys.argv[1]
-N = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
+EXACTLY_ONCE = "--exactly-once" in sys.argv
+numbers = [a for a in sys.argv[2:] if a.isdigit()]
+N = int(numbers[0]) if numbers else 200_000
+EXTRA = ("--set", "processing.guarantee=exactly_once") if EXACTLY_ONCE else ()
 topic, group = unique("replay"), unique("replay")
 create_topic(topic, 4)
 records = racing_fixture(ids=5000, per_id=N // 5000, seed=11)
@@ -25,12 +28,15 @@ state = tempfile.mkdtemp()
 kills = 0
 try:
     while True:
-        c = Coordinator(WCOORD, group, topic, state)
+        c = Coordinator(WCOORD, group, topic, state, extra=EXTRA)
         lag = sum(group_lag(group, topic).values())
         if lag == 0 or kills >= 6:
             break
         c.wait_assigned()
-        time.sleep(rng.uniform(0.3, 2.5))  # a random moment: this is the fault, not a wait
+        # A random moment: this is the fault, not a wait. A transactional
+        # restart first completes its predecessor's transaction, so it gets
+        # longer to make progress before the next kill.
+        time.sleep(rng.uniform(1.0, 5.0) if EXACTLY_ONCE else rng.uniform(0.3, 2.5))
         c.kill()
         kills += 1
         after = sum(group_lag(group, topic).values())
@@ -57,10 +63,16 @@ try:
     check(applied <= seen, "every applied decision is on the changelog (missing %d)"
           % len(applied - seen))
     print("changelog: %d records, %d republished after kills" % (len(seen) + dupes, dupes))
+    if EXACTLY_ONCE:
+        check(dupes == 0, "exactly once: no changelog record republished (%d)" % dupes)
+    dead = set()
     for msgs in read_topic(group + ".dlq", timeout=120).values():
         for m in msgs:
             h = headers_of(m)
             src = (int(h["__connect.errors.partition"]), int(h["__connect.errors.offset"]))
+            if EXACTLY_ONCE:
+                check(src not in dead, "exactly once: dead letter %s once" % (src,))
+            dead.add(src)
             v = json.loads(m.value())
             check(expected.get(src, {}).get("outcome") == v["outcome"],
                   "dead letter %s is a decision the replay makes" % (src,))
