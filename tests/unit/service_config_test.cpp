@@ -1,0 +1,98 @@
+// Configuration: file, then WCOORD_* environment, then --set; strict keys;
+// secrets never shown.
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "app/service_config.hpp"
+
+using namespace wcoord;
+
+namespace {
+
+struct env_var {
+  const char* name;
+  env_var(const char* n, const char* v) : name(n) { setenv(n, v, 1); }
+  ~env_var() { unsetenv(name); }
+};
+
+std::string temp_file(const std::string& text) {
+  char path[] = "/tmp/wcoord-config-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  std::ofstream(path) << text;
+  return path;
+}
+
+} // namespace
+
+TEST_CASE("defaults are the contract's") {
+  service_config c;
+  config_sources src;
+  src.use_environment = false;
+  REQUIRE_FALSE(load_config(src, c));
+  CHECK(c.group_id == "wcoord");
+  CHECK(c.changelog() == "wcoord.changelog");
+  CHECK(c.deadletter() == "wcoord.dlq");
+  CHECK(c.gc_deletes.count() == 24 * 3600 * 1000LL);
+  CHECK(c.http_listen == "0.0.0.0:9464");
+  CHECK(c.topics == std::vector<std::string>{"mutations"});
+}
+
+TEST_CASE("file, then environment, then --set") {
+  auto path = temp_file("# comment\ngroup.id = from-file\ntopics=a, b\nkafka.linger.ms=7\n"
+                        "passivation.idle.timeout=2m\n");
+  env_var e1("WCOORD_GROUP_ID", "from-env");
+  env_var e2("WCOORD_KAFKA_SASL_PASSWORD", "hunter2");
+  service_config c;
+  config_sources src;
+  src.file = path;
+  src.overrides = {"commit.interval.ms=250"};
+  REQUIRE_FALSE(load_config(src, c));
+  CHECK(c.group_id == "from-env");
+  CHECK(c.topics == std::vector<std::string>{"a", "b"});
+  CHECK(c.kafka.at("linger.ms") == "7");
+  CHECK(c.kafka.at("sasl.password") == "hunter2");
+  CHECK(c.idle_timeout.count() == 120000);
+  CHECK(c.commit_interval.count() == 250);
+  src.overrides.push_back("group.id=from-set");
+  service_config d;
+  REQUIRE_FALSE(load_config(src, d));
+  CHECK(d.group_id == "from-set");
+  // Secrets are masked wherever the configuration is shown.
+  bool masked = false;
+  for (auto& line : describe_config(d)) {
+    CHECK(line.find("hunter2") == std::string::npos);
+    masked |= line == "kafka.sasl.password=******";
+  }
+  CHECK(masked);
+}
+
+TEST_CASE("unknown keys and bad values are errors that say what is valid") {
+  service_config c;
+  config_sources src;
+  src.use_environment = false;
+  src.overrides = {"grop.id=x"};
+  auto err = load_config(src, c);
+  REQUIRE(err);
+  CHECK(err->find("unknown configuration key 'grop.id'") != std::string::npos);
+  CHECK(err->find("group.id") != std::string::npos);
+  for (const char* bad : {"gc.deletes=soon", "max.inflight.records=0",
+                          "behavior.on.stale.version=sometimes", "log.level=loud",
+                          "processing.guarantee=maybe", "store.sync=yes"}) {
+    INFO(bad);
+    service_config d;
+    src.overrides = {bad};
+    CHECK(load_config(src, d));
+  }
+  service_config d;
+  src.overrides = {"topics=a", "topics.regex=b.*"};
+  CHECK(load_config(src, d));
+  src.overrides = {"no-equals-sign"};
+  CHECK(load_config(src, d));
+  config_sources missing;
+  missing.file = "/nonexistent/wcoord.properties";
+  CHECK(load_config(missing, d));
+}
