@@ -338,8 +338,8 @@ parse_result mutation_parser::impl::run(std::string_view value,
   }
   if (m.id.size() > max_id_bytes)
     return fail("action_request_validation_exception",
-                "id [" + m.id.substr(0, 64) + "...] is too long, must be no "
-                  "longer than 512 bytes but was: " + std::to_string(m.id.size()));
+                "id [" + m.id + "] is too long, must be no longer than 512 bytes "
+                  "but was: " + std::to_string(m.id.size()));
   if (f.index == field_state::wrong_type || m.index.empty())
     return fail("illegal_argument_exception", "index must be a non-empty string");
   if (f.timestamp == field_state::wrong_type)

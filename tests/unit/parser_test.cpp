@@ -178,3 +178,10 @@ TEST_CASE("unknown fields are ignored; duplicates take the last value") {
   REQUIRE_FALSE(r.invalid);
   CHECK(r.value.id == "y");
 }
+
+TEST_CASE("an id over 512 bytes is refused with Elasticsearch's message") {
+  const std::string id(513, 'a');
+  CHECK(reason_of("{\"id\":\"" + id + "\",\"doc\":{}}")
+        == "Validation Failed: 1: id [" + id
+             + "] is too long, must be no longer than 512 bytes but was: 513;");
+}
