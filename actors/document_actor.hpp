@@ -4,6 +4,8 @@
 
 #include <caf/actor.hpp>
 
+#include "actors/store_actor.hpp"
+
 #include <cstdint>
 
 #include "store/document_store.hpp"
@@ -13,7 +15,7 @@ namespace wcoord {
 struct document_actor_config {
   document_key key;
   /// The store actor to load the initial state from.
-  caf::actor store;
+  store_actor store;
   /// Where effects go next: the publisher (Kafka) or the store (`apply`).
   caf::actor next;
   int64_t gc_deletes_ms = 0;

@@ -16,7 +16,7 @@ pipeline::pipeline(caf::actor_system& sys, std::shared_ptr<document_store> store
   store_actor_options sopts;
   sopts.max_batch = opts.store_batch;
   store_ = spawn_store_actor(sys, std::move(store), std::move(sink), sopts);
-  first_stage_ = publisher ? publisher(store_) : store_;
+  first_stage_ = publisher ? publisher(store_) : caf::actor_cast<caf::actor>(store_);
   const size_t n = std::max<size_t>(1, opts.shards);
   for (size_t i = 0; i < n; ++i) {
     shard_config cfg;
@@ -38,7 +38,7 @@ size_t pipeline::shard_of(const mutation& m) const {
 void pipeline::stop() {
   for (auto& s : shards_)
     caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
-  if (first_stage_ != store_)
+  if (first_stage_ != caf::actor_cast<caf::actor>(store_))
     caf::anon_send_exit(first_stage_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(store_, caf::exit_reason::user_shutdown);
 }

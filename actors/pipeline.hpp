@@ -12,6 +12,7 @@
 
 #include "actors/engine_counters.hpp"
 #include "actors/messages.hpp"
+#include "actors/store_actor.hpp"
 #include "store/document_store.hpp"
 
 namespace wcoord {
@@ -26,7 +27,7 @@ struct pipeline_options {
 
 /// Builds the stage between document actors and the store. Gets the store
 /// actor, returns the actor that receives every effect first.
-using stage_factory = std::function<caf::actor(caf::actor store)>;
+using stage_factory = std::function<caf::actor(store_actor store)>;
 
 class pipeline {
 public:
@@ -42,7 +43,7 @@ public:
   const std::vector<caf::actor>& shards() const { return shards_; }
   /// Where effects enter the output path (publisher, else the store).
   const caf::actor& first_stage() const { return first_stage_; }
-  const caf::actor& store() const { return store_; }
+  const store_actor& store() const { return store_; }
   std::shared_ptr<engine_counters> counters() const { return counters_; }
 
   /// Stops the shards (and with them every document actor) and the stages.
@@ -50,7 +51,7 @@ public:
 
 private:
   std::shared_ptr<engine_counters> counters_;
-  caf::actor store_;
+  store_actor store_;
   caf::actor first_stage_;
   std::vector<caf::actor> shards_;
 };

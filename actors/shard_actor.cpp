@@ -34,7 +34,7 @@ struct entry {
 
 struct shard_state {
   shard_config cfg;
-  caf::actor store;
+  store_actor store;
   caf::actor next;
   std::unordered_map<document_key, entry, document_key_hash> entries;
   /// Most recently used first; points at the keys inside `entries`.
@@ -123,7 +123,7 @@ void passivate_idle(shard_pointer self) {
 }
 
 caf::behavior shard_behavior(shard_pointer self, shard_config cfg,
-                             caf::actor store, caf::actor next) {
+                             store_actor store, caf::actor next) {
   install_diagnostics(self, "shard");
   self->state.cfg = std::move(cfg);
   self->state.store = std::move(store);
@@ -172,7 +172,7 @@ caf::behavior shard_behavior(shard_pointer self, shard_config cfg,
 } // namespace
 
 caf::actor spawn_shard_actor(caf::actor_system& sys, shard_config cfg,
-                             caf::actor store, caf::actor next) {
+                             store_actor store, caf::actor next) {
   return sys.spawn(shard_behavior, std::move(cfg), std::move(store),
                    std::move(next));
 }

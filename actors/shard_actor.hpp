@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "actors/engine_counters.hpp"
+#include "actors/store_actor.hpp"
 
 namespace wcoord {
 
@@ -26,6 +27,6 @@ struct shard_config {
 /// Accepts `work_batch` (routes every item to its document actor) and
 /// `effect_batch` (effects now durable: their actors may be passivated).
 caf::actor spawn_shard_actor(caf::actor_system& sys, shard_config cfg,
-                             caf::actor store, caf::actor next);
+                             store_actor store, caf::actor next);
 
 } // namespace wcoord

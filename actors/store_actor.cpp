@@ -2,7 +2,9 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include <cstdlib>
 
@@ -37,7 +39,7 @@ struct store_state {
   std::_Exit(70);
 }
 
-void commit(caf::stateful_actor<store_state>* self) {
+void commit(store_actor::stateful_pointer<store_state> self) {
   auto& st = self->state;
   st.commit_scheduled = false;
   if (st.pending.empty())
@@ -80,13 +82,15 @@ void commit(caf::stateful_actor<store_state>* self) {
   auto done = std::make_shared<const std::vector<effect>>(std::move(st.pending));
   st.pending = {};
   st.pending.reserve(st.opts.max_batch);
+  // Typed actors may only send() to typed ones; the sink and the shards
+  // are dynamically typed, so they get anonymous messages.
   if (st.sink)
-    self->send(st.sink, done);
+    caf::anon_send(st.sink, done);
   for (auto& shard : st.shards)
-    self->send(shard, done);
+    caf::anon_send(shard, done);
 }
 
-void schedule_commit(caf::stateful_actor<store_state>* self) {
+void schedule_commit(store_actor::stateful_pointer<store_state> self) {
   auto& st = self->state;
   if (st.pending.size() >= st.opts.max_batch) {
     commit(self);
@@ -98,7 +102,7 @@ void schedule_commit(caf::stateful_actor<store_state>* self) {
   }
 }
 
-caf::behavior store_behavior(caf::stateful_actor<store_state>* self,
+store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_state> self,
                              std::shared_ptr<document_store> store,
                              caf::actor sink, store_actor_options opts) {
   install_diagnostics(self, "store actor");
@@ -144,7 +148,7 @@ caf::behavior store_behavior(caf::stateful_actor<store_state>* self,
 
 } // namespace
 
-caf::actor spawn_store_actor(caf::actor_system& sys,
+store_actor spawn_store_actor(caf::actor_system& sys,
                              std::shared_ptr<document_store> store,
                              caf::actor sink, store_actor_options opts) {
   return sys.spawn<caf::detached>(store_behavior, std::move(store),

@@ -3,10 +3,13 @@
 // reads block) and turns single effects into group commits: every effect that
 // arrived while a write was in progress lands in the next write batch.
 
-#include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
 
 #include <memory>
+#include <optional>
+#include <vector>
 
+#include "actors/messages.hpp"
 #include "store/document_store.hpp"
 
 namespace wcoord {
@@ -16,13 +19,22 @@ struct store_actor_options {
   size_t max_batch = 4096;
 };
 
-/// Spawns the store actor (detached). It answers
-///   (load_atom, document_key) -> std::optional<stored_document>
-/// accepts `effect`s, and once they are durable sends one `effect_batch` to
-/// `sink` and to every shard registered with a `std::vector<caf::actor>`.
-/// A storage failure is fatal: the process stops without acknowledging
-/// anything past the last durable batch.
-caf::actor spawn_store_actor(caf::actor_system& sys,
+/// The store actor's interface. It answers loads, accepts effects (one or
+/// several), and once they are durable sends one `effect_batch` to the sink
+/// and to every shard registered with a `std::vector<caf::actor>`; store
+/// tasks run on its thread in order with the effects before them.
+using store_actor = caf::typed_actor<
+  caf::replies_to<load_atom, document_key>::with<std::optional<stored_document>>,
+  caf::reacts_to<effect>,
+  caf::reacts_to<std::vector<effect>>,
+  caf::reacts_to<store_task_ptr>,
+  caf::reacts_to<std::vector<caf::actor>>,
+  caf::replies_to<stats_atom>::with<store_stats>,
+  caf::reacts_to<commit_atom>>;
+
+/// Spawns the store actor (detached). A storage failure is fatal: the
+/// process stops without acknowledging anything past the last durable batch.
+store_actor spawn_store_actor(caf::actor_system& sys,
                              std::shared_ptr<document_store> store,
                              caf::actor sink, store_actor_options opts = {});
 

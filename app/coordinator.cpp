@@ -119,7 +119,7 @@ std::optional<std::string> coordinator::start() {
   auto outputs = outputs_;
   auto& sys = *sys_;
   engine_ = std::make_unique<pipeline>(
-    sys, store_, sink, popts, [&sys, props, pub, outputs](caf::actor store) {
+    sys, store_, sink, popts, [&sys, props, pub, outputs](store_actor store) {
       return kafka::spawn_publisher(sys, props, pub, store, outputs);
     });
 
@@ -148,7 +148,7 @@ std::optional<std::string> coordinator::start() {
 namespace {
 
 /// Runs `fn` on the store actor's thread; false if it did not finish in time.
-bool on_store(const caf::actor& store, std::function<void(document_store&)> fn,
+bool on_store(const store_actor& store, std::function<void(document_store&)> fn,
               std::chrono::milliseconds timeout) {
   auto task = std::make_shared<store_task>();
   task->run = std::move(fn);

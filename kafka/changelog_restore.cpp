@@ -14,7 +14,7 @@ namespace wcoord::kafka {
 namespace {
 
 /// Runs `fn` on the store actor's thread and waits for it.
-void on_store(const caf::actor& store, std::function<void(document_store&)> fn) {
+void on_store(const store_actor& store, std::function<void(document_store&)> fn) {
   auto task = std::make_shared<store_task>();
   task->run = std::move(fn);
   auto done = task->done.get_future();
@@ -44,7 +44,7 @@ int64_t to_int(std::optional<std::string_view> s, int64_t fallback) {
 } // namespace
 
 std::optional<std::string> restore_partition(
-  const std::map<std::string, std::string>& props, const caf::actor& store,
+  const std::map<std::string, std::string>& props, const store_actor& store,
   const std::string& changelog, int32_t partition, restore_result& result,
   restore_progress* progress) {
   const topic_partition tp{changelog, partition};

@@ -5,7 +5,7 @@
 // input and holds every applied mutation, published before it was stored,
 // so reading it from the local checkpoint to its end yields the latest state.
 
-#include <caf/actor.hpp>
+#include "actors/store_actor.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -31,7 +31,7 @@ struct restore_progress {
 /// and writes the documents through the store actor (blocking: call it from
 /// the consumer's own thread). Returns an error message on failure.
 std::optional<std::string> restore_partition(
-  const std::map<std::string, std::string>& props, const caf::actor& store,
+  const std::map<std::string, std::string>& props, const store_actor& store,
   const std::string& changelog, int32_t partition, restore_result& result,
   restore_progress* progress = nullptr);
 

@@ -29,7 +29,7 @@ struct pending_effect {
 
 struct publisher_state {
   publisher_options opts;
-  caf::actor store;
+  store_actor store;
   std::shared_ptr<output_counters> counters;
   std::unique_ptr<producer> out;
   /// Effects in arrival order; the head leaves when its records are delivered.
@@ -266,7 +266,7 @@ void delivered(publisher_pointer self, const delivery& d) {
 
 caf::behavior publisher_behavior(publisher_pointer self,
                                  std::map<std::string, std::string> props,
-                                 publisher_options opts, caf::actor store,
+                                 publisher_options opts, store_actor store,
                                  std::shared_ptr<output_counters> counters) {
   install_diagnostics(self, "publisher");
   auto& st = self->state;
@@ -305,7 +305,7 @@ caf::behavior publisher_behavior(publisher_pointer self,
 
 caf::actor spawn_publisher(caf::actor_system& sys,
                            std::map<std::string, std::string> producer_props,
-                           publisher_options opts, caf::actor store,
+                           publisher_options opts, store_actor store,
                            std::shared_ptr<output_counters> counters) {
   return sys.spawn<caf::detached>(publisher_behavior, std::move(producer_props),
                                   std::move(opts), std::move(store),

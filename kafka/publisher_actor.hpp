@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/store_actor.hpp"
 #include "kafka/output_counters.hpp"
 
 namespace wcoord::kafka {
@@ -37,7 +38,7 @@ struct publisher_options {
 /// document's writes in order.
 caf::actor spawn_publisher(caf::actor_system& sys,
                            std::map<std::string, std::string> producer_props,
-                           publisher_options opts, caf::actor store,
+                           publisher_options opts, store_actor store,
                            std::shared_ptr<output_counters> counters);
 
 } // namespace wcoord::kafka
