@@ -2,6 +2,7 @@
 """`wcoord run` refuses bad configuration clearly: unknown keys (listing the
 valid ones), bad values, mutation topics that disagree on partitions; and
 reads file, environment and --set in that order."""
+import json
 import os
 import subprocess
 import sys
@@ -43,4 +44,21 @@ check(p.returncode == 1 and b"disagree on partition count" in p.stderr,
       "co-partitioning is checked: %s" % p.stderr[-300:])
 check(b"hunter2" not in p.stderr and b"kafka.sasl.password=******" in p.stderr,
       "secrets are masked in the logged config")
+
+# log.format=json: every line one JSON object a log collector can parse.
+p = run("--set", "bootstrap.servers=" + BOOTSTRAP, "--set", "topics=%s,%s" % (a, b),
+        "--set", "state.dir=" + state, "--set", "log.format=json",
+        "--set", 'default.index=quote"and\\backslash', "--set", "http.listen=127.0.0.1:0")
+lines = [l for l in p.stderr.decode().splitlines() if l.strip()]
+check(len(lines) > 5, "json logs written")
+parsed = []
+for l in lines:
+    try:
+        parsed.append(json.loads(l))
+    except ValueError:
+        check(False, "log line is JSON: %r" % l[:200])
+check(all({"ts", "level", "logger", "msg"} <= set(o) for o in parsed), "json log fields")
+check(any('quote"and\\backslash' in o["msg"] for o in parsed), "messages escaped, not broken")
+check(any(o["level"] == "critical" and "partition count" in o["msg"] for o in parsed),
+      "the refusal is logged as critical")
 finish()
