@@ -28,7 +28,11 @@ pipeline::pipeline(caf::actor_system& sys, std::shared_ptr<document_store> store
     cfg.counters = counters_;
     shards_.push_back(spawn_shard_actor(sys, cfg, store_, first_stage_));
   }
-  caf::anon_send(store_, shards_);
+  // The store announces durable effects to the shards.
+  std::vector<caf::actor> shard_handles;
+  for (auto& s : shards_)
+    shard_handles.push_back(caf::actor_cast<caf::actor>(s));
+  caf::anon_send(store_, shard_handles);
 }
 
 size_t pipeline::shard_of(const mutation& m) const {

@@ -12,6 +12,7 @@
 
 #include "actors/engine_counters.hpp"
 #include "actors/messages.hpp"
+#include "actors/shard_actor.hpp"
 #include "actors/store_actor.hpp"
 #include "store/document_store.hpp"
 
@@ -40,7 +41,7 @@ public:
   /// Shard responsible for a document: a stable hash of (index, id).
   size_t shard_of(const mutation& m) const;
 
-  const std::vector<caf::actor>& shards() const { return shards_; }
+  const std::vector<shard_actor>& shards() const { return shards_; }
   /// Where effects enter the output path (publisher, else the store).
   const caf::actor& first_stage() const { return first_stage_; }
   const store_actor& store() const { return store_; }
@@ -53,7 +54,7 @@ private:
   std::shared_ptr<engine_counters> counters_;
   store_actor store_;
   caf::actor first_stage_;
-  std::vector<caf::actor> shards_;
+  std::vector<shard_actor> shards_;
 };
 
 /// Feeds a pipeline from one thread: valid work is grouped per shard into

@@ -3,7 +3,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
 #include <list>
@@ -42,14 +44,14 @@ struct shard_state {
   static inline const char* name = "wcoord.shard";
 };
 
-using shard_pointer = caf::stateful_actor<shard_state>*;
+using shard_pointer = shard_actor::stateful_pointer<shard_state>;
 
 void passivate(shard_pointer self,
                std::unordered_map<document_key, entry,
                                   document_key_hash>::iterator i) {
   auto& st = self->state;
   // A normal exit: the link to this shard stays quiet.
-  self->send(i->second.actor, passivate_atom_v);
+  caf::anon_send(i->second.actor, passivate_atom_v);
   st.lru.erase(i->second.lru);
   st.entries.erase(i);
   st.cfg.counters->active_document_actors.fetch_sub(1, std::memory_order_relaxed);
@@ -101,7 +103,9 @@ void route(shard_pointer self, const work_ptr& w) {
     e.source = {w->origin.topic, w->origin.partition};
   ++e.forwarded;
   e.last_used = self->clock().now();
-  self->send(e.actor, w);
+  // Typed actors may only send() to typed ones: document actors get an
+  // anonymous message (they never answer).
+  caf::anon_send(e.actor, w);
 }
 
 void passivate_idle(shard_pointer self) {
@@ -122,7 +126,7 @@ void passivate_idle(shard_pointer self) {
   }
 }
 
-caf::behavior shard_behavior(shard_pointer self, shard_config cfg,
+shard_actor::behavior_type shard_behavior(shard_pointer self, shard_config cfg,
                              store_actor store, caf::actor next) {
   install_diagnostics(self, "shard");
   self->state.cfg = std::move(cfg);
@@ -171,8 +175,8 @@ caf::behavior shard_behavior(shard_pointer self, shard_config cfg,
 
 } // namespace
 
-caf::actor spawn_shard_actor(caf::actor_system& sys, shard_config cfg,
-                             store_actor store, caf::actor next) {
+shard_actor spawn_shard_actor(caf::actor_system& sys, shard_config cfg,
+                              store_actor store, caf::actor next) {
   return sys.spawn(shard_behavior, std::move(cfg), std::move(store),
                    std::move(next));
 }

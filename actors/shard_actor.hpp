@@ -7,6 +7,7 @@
 
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
+#include <caf/typed_actor.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -24,9 +25,16 @@ struct shard_config {
   std::shared_ptr<engine_counters> counters;
 };
 
-/// Accepts `work_batch` (routes every item to its document actor) and
-/// `effect_batch` (effects now durable: their actors may be passivated).
-caf::actor spawn_shard_actor(caf::actor_system& sys, shard_config cfg,
-                             store_actor store, caf::actor next);
+/// A shard's interface: `work_batch` (route every item to its document
+/// actor), `effect_batch` (effects now durable: their actors may stop),
+/// drain of revoked partitions (forget their documents), and its own timer.
+using shard_actor = caf::typed_actor<
+  caf::reacts_to<work_batch>,
+  caf::reacts_to<effect_batch>,
+  caf::reacts_to<drain_atom, std::vector<topic_partition>>,
+  caf::reacts_to<tick_atom>>;
+
+shard_actor spawn_shard_actor(caf::actor_system& sys, shard_config cfg,
+                              store_actor store, caf::actor next);
 
 } // namespace wcoord
