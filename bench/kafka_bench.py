@@ -98,12 +98,14 @@ def raw_consume_rate(topic, n):
 
 
 GUARANTEE = "at_least_once"
+EXTRA_SETTINGS = []
 
 
 def start_coordinator(topic, group, state):
-    return harness.Coordinator(WCOORD, group, topic, state,
-                               extra=("--set", "commit.interval.ms=100",
-                                      "--set", "processing.guarantee=" + GUARANTEE))
+    extra = ["--set", "commit.interval.ms=100", "--set", "processing.guarantee=" + GUARANTEE]
+    for kv in EXTRA_SETTINGS:
+        extra += ["--set", kv]
+    return harness.Coordinator(WCOORD, group, topic, state, extra=tuple(extra))
 
 
 def drain(topic, n):
@@ -172,7 +174,10 @@ def main():
     ap.add_argument("--latency-seconds", type=int, default=20)
     ap.add_argument("--exactly-once", action="store_true",
                     help="run the coordinator with processing.guarantee=exactly_once")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra wcoord run setting (repeatable), e.g. kafka.linger.ms=1")
     args = ap.parse_args()
+    EXTRA_SETTINGS.extend(args.set)
     global GUARANTEE
     if args.exactly_once:
         GUARANTEE = "exactly_once"
