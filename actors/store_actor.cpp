@@ -142,11 +142,19 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
         task->done.set_exception(std::current_exception());
       }
     },
-    [=](stats_atom) -> store_stats { return self->state.store->stats(); },
   };
 }
 
 } // namespace
+
+std::future<void> run_on_store(const store_actor& store,
+                               std::function<void(document_store&)> fn) {
+  auto task = std::make_shared<store_task>();
+  task->run = std::move(fn);
+  auto done = task->done.get_future();
+  caf::anon_send(store, std::move(task));
+  return done;
+}
 
 store_actor spawn_store_actor(caf::actor_system& sys,
                              std::shared_ptr<document_store> store,

@@ -5,6 +5,8 @@
 
 #include <caf/typed_actor.hpp>
 
+#include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -29,7 +31,6 @@ using store_actor = caf::typed_actor<
   caf::reacts_to<std::vector<effect>>,
   caf::reacts_to<store_task_ptr>,
   caf::reacts_to<std::vector<caf::actor>>,
-  caf::replies_to<stats_atom>::with<store_stats>,
   caf::reacts_to<commit_atom>>;
 
 /// Spawns the store actor (detached). A storage failure is fatal: the
@@ -37,5 +38,11 @@ using store_actor = caf::typed_actor<
 store_actor spawn_store_actor(caf::actor_system& sys,
                              std::shared_ptr<document_store> store,
                              caf::actor sink, store_actor_options opts = {});
+
+/// Runs `fn` on the store actor's thread, after the effects sent before it.
+/// The future becomes ready when it ran (holding what it threw); only
+/// non-actor threads and detached actors may wait on it.
+std::future<void> run_on_store(const store_actor& store,
+                               std::function<void(document_store&)> fn);
 
 } // namespace wcoord

@@ -145,27 +145,14 @@ std::optional<std::string> coordinator::start() {
   return std::nullopt;
 }
 
-namespace {
-
-/// Runs `fn` on the store actor's thread; false if it did not finish in time.
-bool on_store(const store_actor& store, std::function<void(document_store&)> fn,
-              std::chrono::milliseconds timeout) {
-  auto task = std::make_shared<store_task>();
-  task->run = std::move(fn);
-  auto done = task->done.get_future();
-  caf::anon_send(store, task);
-  return done.wait_for(timeout) == std::future_status::ready;
-}
-
-} // namespace
-
 wcoord::store_stats coordinator::current_store_stats() const {
   std::lock_guard<std::mutex> g{stats_mtx_};
   auto now = std::chrono::steady_clock::now();
   if (engine_ && now - stats_time_ > std::chrono::seconds(5)) {
     auto result = std::make_shared<wcoord::store_stats>();
-    if (on_store(engine_->store(), [result](document_store& s) { *result = s.stats(); },
-                 std::chrono::seconds(2))) {
+    auto done = run_on_store(engine_->store(),
+                             [result](document_store& s) { *result = s.stats(); });
+    if (done.wait_for(std::chrono::seconds(2)) == std::future_status::ready) {
       stats_cache_ = *result;
       stats_time_ = now;
     }
@@ -179,8 +166,9 @@ coordinator::read_document(const document_key& key, std::chrono::milliseconds ti
     return std::nullopt;
   // Shared with the store thread: it may finish after we gave up waiting.
   auto result = std::make_shared<std::optional<stored_document>>();
-  if (!on_store(engine_->store(), [result, key](document_store& s) { *result = s.load(key); },
-                timeout))
+  auto done = run_on_store(engine_->store(),
+                           [result, key](document_store& s) { *result = s.load(key); });
+  if (done.wait_for(timeout) != std::future_status::ready)
     return std::nullopt;
   return *result;
 }

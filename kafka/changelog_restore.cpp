@@ -13,15 +13,6 @@ namespace wcoord::kafka {
 
 namespace {
 
-/// Runs `fn` on the store actor's thread and waits for it.
-void on_store(const store_actor& store, std::function<void(document_store&)> fn) {
-  auto task = std::make_shared<store_task>();
-  task->run = std::move(fn);
-  auto done = task->done.get_future();
-  caf::anon_send(store, task);
-  done.get(); // rethrows what the task threw
-}
-
 std::optional<std::string_view> header(const rd_kafka_message_t* m, const char* name) {
   rd_kafka_headers_t* hdrs = nullptr;
   if (rd_kafka_message_headers(m, &hdrs))
@@ -49,7 +40,7 @@ std::optional<std::string> restore_partition(
   restore_progress* progress) {
   const topic_partition tp{changelog, partition};
   std::optional<int64_t> checkpoint;
-  on_store(store, [&](document_store& s) { checkpoint = s.stored_offset(tp); });
+  run_on_store(store, [&](document_store& s) { checkpoint = s.stored_offset(tp); }).get();
 
   auto p = props;
   p["group.id"] = "wcoord-restore"; // assign() only: never joins a group
@@ -88,7 +79,7 @@ std::optional<std::string> restore_partition(
       return;
     auto b = std::make_shared<write_batch>(std::move(batch));
     batch = {};
-    on_store(store, [b](document_store& s) { s.commit(*b); });
+    run_on_store(store, [b](document_store& s) { s.commit(*b); }).get();
   };
   int64_t next = from;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
