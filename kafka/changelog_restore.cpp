@@ -47,13 +47,9 @@ std::optional<std::string> restore_partition(
   p["enable.auto.commit"] = "false";
   p["enable.partition.eof"] = "true";
   std::string err;
-  auto conf = make_conf(p, err);
-  if (!conf)
-    return err;
-  char errstr[512];
-  client_ptr rk{rd_kafka_new(RD_KAFKA_CONSUMER, conf.release(), errstr, sizeof(errstr))};
+  auto rk = make_client(RD_KAFKA_CONSUMER, p, err);
   if (!rk)
-    return std::string("restore consumer: ") + errstr;
+    return "restore consumer: " + err;
   int64_t lo = 0, hi = 0;
   if (auto e = rd_kafka_query_watermark_offsets(rk.get(), changelog.c_str(), partition,
                                                 &lo, &hi, 10000))

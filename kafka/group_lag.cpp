@@ -11,12 +11,8 @@ group_lag(const std::map<std::string, std::string>& props, const std::string& gr
   p["group.id"] = group;
   p["enable.auto.commit"] = "false";
   std::string err;
-  auto conf = make_conf(p, err);
-  if (!conf)
-    return std::nullopt;
-  char errstr[512];
   // A consumer handle that never subscribes: it only asks the coordinator.
-  client_ptr rk{rd_kafka_new(RD_KAFKA_CONSUMER, conf.release(), errstr, sizeof(errstr))};
+  auto rk = make_client(RD_KAFKA_CONSUMER, p, err);
   if (!rk)
     return std::nullopt;
   const rd_kafka_metadata_t* md = nullptr;

@@ -20,6 +20,22 @@ conf_ptr make_conf(const std::map<std::string, std::string>& props,
   return conf;
 }
 
+client_ptr make_client(rd_kafka_type_t type,
+                       const std::map<std::string, std::string>& props,
+                       std::string& error) {
+  auto conf = make_conf(props, error);
+  if (!conf)
+    return nullptr;
+  char errstr[512];
+  client_ptr rk{rd_kafka_new(type, conf.get(), errstr, sizeof(errstr))};
+  if (!rk) {
+    error = errstr;
+    return nullptr;
+  }
+  conf.release(); // owned by the client now
+  return rk;
+}
+
 void route_logs(rd_kafka_conf_t* conf) {
   // log_cb may run on librdkafka's own threads: the spdlog logger is
   // thread-safe and shared, never actor state.

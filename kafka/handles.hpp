@@ -44,6 +44,12 @@ using metadata_ptr = std::unique_ptr<const rd_kafka_metadata_t, handle_deleter>;
 conf_ptr make_conf(const std::map<std::string, std::string>& props,
                    std::string& error);
 
+/// A client of `type` configured from `props`, or null with `error` set
+/// (naming the property, or the reason librdkafka refused).
+client_ptr make_client(rd_kafka_type_t type,
+                       const std::map<std::string, std::string>& props,
+                       std::string& error);
+
 /// Routes librdkafka's log lines (any thread) into the "kafka" logger.
 void route_logs(rd_kafka_conf_t* conf);
 

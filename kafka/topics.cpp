@@ -72,13 +72,9 @@ std::optional<std::string> create_topic(rd_kafka_t* rk, const std::string& name,
 std::optional<std::string> prepare_topics(const std::map<std::string, std::string>& props,
                                           topic_plan plan, const std::string& regex) {
   std::string error;
-  auto conf = make_conf(props, error);
-  if (!conf)
-    return error;
-  char errstr[512];
-  client_ptr rk{rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), errstr, sizeof(errstr))};
+  auto rk = make_client(RD_KAFKA_PRODUCER, props, error);
   if (!rk)
-    return std::string("cannot create admin client: ") + errstr;
+    return "cannot create admin client: " + error;
   auto counts = partition_counts(rk.get(), error);
   if (!error.empty())
     return error;
