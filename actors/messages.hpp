@@ -45,6 +45,9 @@ struct work_item {
   std::vector<std::pair<std::string, std::string>> headers;
   /// Steady-clock time (ns) the record entered the pipeline (latency metrics).
   int64_t entered_ns = 0;
+  /// Processing epoch (exactly once): work of an older epoch was rewound and
+  /// is dropped wherever it is met (kafka/transaction_context.hpp).
+  uint64_t epoch = 0;
 };
 
 using work_ptr = std::shared_ptr<const work_item>;
@@ -98,4 +101,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(wcoord, caf::first_custom_type_id)
   CAF_ADD_ATOM(wcoord, wcoord, tick_atom, "wc_tick")
   CAF_ADD_ATOM(wcoord, wcoord, drain_atom, "wc_drain")
   CAF_ADD_ATOM(wcoord, wcoord, passivate_atom, "wc_passiv")
+  CAF_ADD_ATOM(wcoord, wcoord, reset_atom, "wc_reset")
 CAF_END_TYPE_ID_BLOCK(wcoord)

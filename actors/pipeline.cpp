@@ -15,8 +15,9 @@ pipeline::pipeline(caf::actor_system& sys, std::shared_ptr<document_store> store
   : counters_(std::make_shared<engine_counters>()) {
   store_actor_options sopts;
   sopts.max_batch = opts.store_batch;
-  store_ = spawn_store_actor(sys, std::move(store), std::move(sink), sopts);
-  first_stage_ = publisher ? publisher(store_) : caf::actor_cast<caf::actor>(store_);
+  auto& h = handles_;
+  h.store = spawn_store_actor(sys, std::move(store), std::move(sink), sopts);
+  h.first_stage = publisher ? publisher(h.store) : caf::actor_cast<caf::actor>(h.store);
   const size_t n = std::max<size_t>(1, opts.shards);
   for (size_t i = 0; i < n; ++i) {
     shard_config cfg;
@@ -26,29 +27,30 @@ pipeline::pipeline(caf::actor_system& sys, std::shared_ptr<document_store> store
     // Each shard gets its share of the cap (at least one live actor).
     cfg.entity_limit = std::max<size_t>(1, opts.entity_limit / n);
     cfg.counters = counters_;
-    shards_.push_back(spawn_shard_actor(sys, cfg, store_, first_stage_));
+    h.shards.push_back(spawn_shard_actor(sys, cfg, h.store, h.first_stage));
   }
   // The store announces durable effects to the shards.
   std::vector<caf::actor> shard_handles;
-  for (auto& s : shards_)
+  for (auto& s : h.shards)
     shard_handles.push_back(caf::actor_cast<caf::actor>(s));
-  caf::anon_send(store_, shard_handles);
+  caf::anon_send(h.store, shard_handles);
 }
 
-size_t pipeline::shard_of(const mutation& m) const {
-  return document_key_hash{}(document_key{m.index, m.id}) % shards_.size();
+size_t pipeline_handles::shard_of(const mutation& m) const {
+  return document_key_hash{}(document_key{m.index, m.id}) % shards.size();
 }
 
 void pipeline::stop() {
-  for (auto& s : shards_)
+  auto& h = handles_;
+  for (auto& s : h.shards)
     caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
-  if (first_stage_ != caf::actor_cast<caf::actor>(store_))
-    caf::anon_send_exit(first_stage_, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(store_, caf::exit_reason::user_shutdown);
+  if (h.first_stage != caf::actor_cast<caf::actor>(h.store))
+    caf::anon_send_exit(h.first_stage, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(h.store, caf::exit_reason::user_shutdown);
 }
 
-submitter::submitter(const pipeline& p, size_t batch_size)
-  : p_(p), batch_size_(batch_size), pending_(p.shards().size()) {
+submitter::submitter(pipeline_handles p, size_t batch_size)
+  : p_(std::move(p)), batch_size_(batch_size), pending_(p_.shards.size()) {
   // nop
 }
 
@@ -61,13 +63,13 @@ void submitter::submit(work_ptr w) {
     effect e;
     e.work = w;
     e.verdict = *w->invalid;
-    caf::anon_send(p_.first_stage(), std::move(e));
+    caf::anon_send(p_.first_stage, std::move(e));
     return;
   }
   auto i = p_.shard_of(w->m);
   pending_[i].push_back(std::move(w));
   if (pending_[i].size() >= batch_size_) {
-    caf::anon_send(p_.shards()[i], std::move(pending_[i]));
+    caf::anon_send(p_.shards[i], std::move(pending_[i]));
     pending_[i] = {};
     pending_[i].reserve(batch_size_);
   }
@@ -76,7 +78,7 @@ void submitter::submit(work_ptr w) {
 void submitter::flush() {
   for (size_t i = 0; i < pending_.size(); ++i) {
     if (!pending_[i].empty()) {
-      caf::anon_send(p_.shards()[i], std::move(pending_[i]));
+      caf::anon_send(p_.shards[i], std::move(pending_[i]));
       pending_[i] = {};
     }
   }

@@ -30,6 +30,19 @@ struct pipeline_options {
 /// actor, returns the actor that receives every effect first.
 using stage_factory = std::function<caf::actor(store_actor store)>;
 
+/// What callers need to feed a pipeline and to address its actors: copies
+/// of typed handles, so a holder (e.g. the Kafka consumer actor) never
+/// points into the pipeline object, which may be gone first at shutdown.
+struct pipeline_handles {
+  std::vector<shard_actor> shards;
+  /// Where effects enter the output path (publisher, else the store).
+  caf::actor first_stage;
+  store_actor store;
+
+  /// Shard responsible for a document: a stable hash of (index, id).
+  size_t shard_of(const mutation& m) const;
+};
+
 class pipeline {
 public:
   /// `sink` receives every durable `effect_batch`. Without a `publisher`
@@ -38,13 +51,9 @@ public:
            caf::actor sink, pipeline_options opts,
            const stage_factory& publisher = {});
 
-  /// Shard responsible for a document: a stable hash of (index, id).
-  size_t shard_of(const mutation& m) const;
-
-  const std::vector<shard_actor>& shards() const { return shards_; }
-  /// Where effects enter the output path (publisher, else the store).
-  const caf::actor& first_stage() const { return first_stage_; }
-  const store_actor& store() const { return store_; }
+  const pipeline_handles& handles() const { return handles_; }
+  const std::vector<shard_actor>& shards() const { return handles_.shards; }
+  const store_actor& store() const { return handles_.store; }
   std::shared_ptr<engine_counters> counters() const { return counters_; }
 
   /// Stops the shards (and with them every document actor) and the stages.
@@ -52,9 +61,7 @@ public:
 
 private:
   std::shared_ptr<engine_counters> counters_;
-  store_actor store_;
-  caf::actor first_stage_;
-  std::vector<shard_actor> shards_;
+  pipeline_handles handles_;
 };
 
 /// Feeds a pipeline from one thread: valid work is grouped per shard into
@@ -62,7 +69,11 @@ private:
 /// the document actors and go straight to the output path as effects.
 class submitter {
 public:
-  explicit submitter(const pipeline& p, size_t batch_size = 256);
+  explicit submitter(pipeline_handles p, size_t batch_size = 256);
+  explicit submitter(const pipeline& p, size_t batch_size = 256)
+    : submitter(p.handles(), batch_size) {
+    // nop
+  }
   ~submitter();
 
   void submit(work_ptr w);
@@ -70,7 +81,7 @@ public:
   void flush();
 
 private:
-  const pipeline& p_;
+  pipeline_handles p_;
   size_t batch_size_;
   std::vector<work_batch> pending_;
 };

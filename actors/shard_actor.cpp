@@ -41,6 +41,8 @@ struct shard_state {
   std::unordered_map<document_key, entry, document_key_hash> entries;
   /// Most recently used first; points at the keys inside `entries`.
   std::list<const document_key*> lru;
+  /// Work and durable effects of older epochs belong to a rewound past.
+  uint64_t epoch = 0;
   static inline const char* name = "wcoord.shard";
 };
 
@@ -139,13 +141,14 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, shard_config cfg,
   return {
     [=](const work_batch& batch) {
       for (auto& w : batch)
-        route(self, w);
+        if (w->epoch >= self->state.epoch)
+          route(self, w);
       enforce_limit(self);
     },
     [=](const effect_batch& done) {
       auto& st = self->state;
       for (auto& e : *done) {
-        if (e.shard != st.cfg.index)
+        if (e.shard != st.cfg.index || e.work->epoch < st.epoch)
           continue;
         auto i = st.entries.find(document_key{e.work->m.index, e.work->m.id});
         if (i != st.entries.end())
@@ -165,6 +168,16 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, shard_config cfg,
           passivate(self, i);
         i = next;
       }
+    },
+    [=](reset_atom, uint64_t epoch) {
+      // The open transaction was aborted: every live actor may hold a
+      // decision that is gone. Each stops after the work already in its
+      // mailbox (whose effects the publisher drops); successors load the
+      // store, which holds exactly the committed effects.
+      auto& st = self->state;
+      st.epoch = epoch;
+      while (!st.entries.empty())
+        passivate(self, st.entries.begin());
     },
     [=](tick_atom) {
       passivate_idle(self);

@@ -27,11 +27,14 @@ struct shard_config {
 
 /// A shard's interface: `work_batch` (route every item to its document
 /// actor), `effect_batch` (effects now durable: their actors may stop),
-/// drain of revoked partitions (forget their documents), and its own timer.
+/// drain of revoked partitions (forget their documents), reset to a new
+/// processing epoch (forget every document, drop older work), and its own
+/// timer.
 using shard_actor = caf::typed_actor<
   caf::reacts_to<work_batch>,
   caf::reacts_to<effect_batch>,
   caf::reacts_to<drain_atom, std::vector<topic_partition>>,
+  caf::reacts_to<reset_atom, uint64_t>,
   caf::reacts_to<tick_atom>>;
 
 shard_actor spawn_shard_actor(caf::actor_system& sys, shard_config cfg,

@@ -112,6 +112,12 @@ std::optional<std::string> coordinator::start() {
     // Stable per instance, so a restart fences and completes what its
     // previous incarnation left open instead of waiting for a timeout.
     props.emplace("transactional.id", transactional_id());
+    // Long enough to wait out a broker outage of a few minutes: past it the
+    // broker aborts the transaction and fences the producer, which ends the
+    // process (a restart then continues cleanly). A restart after kill -9
+    // fences its predecessor at once (same transactional.id), so only an
+    // instance that never returns holds read_committed readers this long.
+    props.emplace("transaction.timeout.ms", "300000");
   }
   // Room for a changelog record around the largest accepted document.
   props.emplace("message.max.bytes",
@@ -136,12 +142,14 @@ std::optional<std::string> coordinator::start() {
   copts.max_inflight = cfg_.max_inflight;
   copts.max_record_bytes = cfg_.max_record_bytes;
   copts.commit_interval = cfg_.commit_interval;
-  copts.drain_timeout = cfg_.shutdown_timeout;
+  // Drains (at SIGTERM, and of revoked partitions) keep a fifth of
+  // shutdown.timeout for leaving the group and tearing down.
+  copts.drain_timeout = cfg_.shutdown_timeout * 4 / 5;
   copts.changelog_topic = cfg_.changelog();
   copts.client_props = client_props();
   copts.on_commit_latency = [metrics](double s) { metrics->observe_commit(s); };
   copts.transactions = txn;
-  consumer_ = kafka::spawn_consumer(*sys_, copts, *engine_, tracker_, status_);
+  consumer_ = kafka::spawn_consumer(*sys_, copts, engine_->handles(), tracker_, status_);
   return std::nullopt;
 }
 
@@ -179,7 +187,7 @@ bool coordinator::drain() {
   drained_ = true;
   bool ok = false;
   caf::scoped_actor self{*sys_};
-  self->request(consumer_, cfg_.shutdown_timeout + std::chrono::seconds(5), drain_atom_v)
+  self->request(consumer_, cfg_.shutdown_timeout, drain_atom_v)
     .receive([&](bool drained) { ok = drained; },
              [&](const caf::error& err) {
                module_logger("app")->error("drain did not finish: {}",

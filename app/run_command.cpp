@@ -1,7 +1,9 @@
 #include "app/run_command.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "app/command_line.hpp"
 #include "app/coordinator.hpp"
@@ -95,6 +97,17 @@ int run_command(int argc, char** argv) {
             sig, cfg.shutdown_timeout.count());
   exit_on_second_signal();
   auto started = steady_ms();
+  // shutdown.timeout bounds the whole exit: the drain gets most of it, and
+  // whatever tears down after the durable point (leaving the group,
+  // stopping actors, closing clients) is cut short when the bound is up.
+  // Exiting then is safe: every committed offset is durable, anything else
+  // is decided again by the next owner.
+  std::thread([deadline = std::chrono::steady_clock::now() + cfg.shutdown_timeout, log] {
+    std::this_thread::sleep_until(deadline);
+    log->warn("shutdown.timeout reached: exiting without finishing the teardown");
+    log->flush();
+    std::_Exit(0);
+  }).detach();
   bool clean = service.drain();
   log->info("drained in {} ms{}", steady_ms() - started,
             clean ? "" : " (some records left for replay)");

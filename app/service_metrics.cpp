@@ -136,6 +136,21 @@ public:
            MetricType::Counter, static_cast<double>(status.commit_failures.load()));
     simple("wcoord_restored_records_total", "Changelog records applied while restoring",
            MetricType::Counter, static_cast<double>(status.restored_records.load()));
+    simple("wcoord_transactions_committed_total",
+           "Exactly once: transactions committed (outputs with their input offsets)",
+           MetricType::Counter, static_cast<double>(outputs.transactions_committed.load()));
+    simple("wcoord_transactions_aborted_total",
+           "Exactly once: transactions aborted (a group generation change, an output the "
+           "broker refused); their records are decided again",
+           MetricType::Counter, static_cast<double>(outputs.transactions_aborted.load()));
+    simple("wcoord_rewinds_total",
+           "Exactly once: rewinds to the committed offsets after an abort or an undrained "
+           "revocation",
+           MetricType::Counter, static_cast<double>(status.rewinds.load()));
+    simple("wcoord_kafka_brokers_up",
+           "Brokers the consumer is connected to (0: the cluster is unreachable; -1: not known "
+           "yet)",
+           MetricType::Gauge, static_cast<double>(status.brokers_up.load()));
     auto stats = c_.current_store_stats();
     simple("wcoord_store_size_bytes", "Bytes of the embedded store (SST files and memtables)",
            MetricType::Gauge, static_cast<double>(stats.bytes));

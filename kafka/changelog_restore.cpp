@@ -36,8 +36,8 @@ int64_t to_int(std::optional<std::string_view> s, int64_t fallback) {
 
 std::optional<std::string> restore_partition(
   const std::map<std::string, std::string>& props, const store_actor& store,
-  const std::string& changelog, int32_t partition, restore_result& result,
-  restore_progress* progress) {
+  const std::string& changelog, int32_t partition, const committed_lookup& committed,
+  restore_result& result, restore_progress* progress) {
   const topic_partition tp{changelog, partition};
   std::optional<int64_t> checkpoint;
   run_on_store(store, [&](document_store& s) { checkpoint = s.stored_offset(tp); }).get();
@@ -69,6 +69,15 @@ std::optional<std::string> restore_partition(
   if (auto e = rd_kafka_assign(rk.get(), list.get()))
     return std::string("restore assign: ") + rd_kafka_err2str(e);
 
+  std::map<topic_partition, std::optional<int64_t>> committed_of; // asked once each
+  auto trusted = [&](const stored_document& doc) {
+    if (doc.last_source.topic.empty())
+      return true; // written before records carried their source
+    auto i = committed_of.find(doc.last_source);
+    if (i == committed_of.end())
+      i = committed_of.emplace(doc.last_source, committed(doc.last_source)).first;
+    return i->second && doc.last_offset < *i->second;
+  };
   write_batch batch;
   auto flush = [&] {
     if (batch.empty())
@@ -109,8 +118,12 @@ std::optional<std::string> restore_partition(
         static_cast<int32_t>(to_int(header(m.get(), "wcoord.source.partition"), -1));
       doc.last_offset = to_int(header(m.get(), "wcoord.source.offset"), -1);
     }
-    batch.documents.emplace_back(document_key{entry->index, entry->id}, std::move(doc));
     batch.offsets[tp] = m->offset;
+    if (!trusted(doc)) {
+      ++result.untrusted;
+      continue;
+    }
+    batch.documents.emplace_back(document_key{entry->index, entry->id}, std::move(doc));
     if (batch.documents.size() >= 5000)
       flush();
   }

@@ -5,7 +5,9 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <optional>
 #include <set>
+#include <thread>
 
 #include <simdjson.h>
 
@@ -29,7 +31,9 @@ int64_t steady_ms() {
 
 struct consumer_state {
   consumer_options opts;
-  const pipeline* engine = nullptr;
+  /// Copies of the pipeline's handles: the pipeline object itself may be
+  /// gone before this actor at shutdown.
+  pipeline_handles engine;
   std::unique_ptr<submitter> feed; // declared before rk: flushed in callbacks
   std::shared_ptr<offset_tracker> tracker;
   std::shared_ptr<consumer_status> status;
@@ -41,7 +45,13 @@ struct consumer_state {
   std::map<topic_partition, int64_t> committed;
   std::chrono::steady_clock::time_point next_commit;
   std::chrono::steady_clock::time_point commit_started;
+  std::chrono::steady_clock::time_point next_metadata;
+  /// Set by drain_and_close: the one deadline of the whole shutdown, which
+  /// the revoke that closing triggers respects too.
+  std::optional<std::chrono::steady_clock::time_point> closing_deadline;
   bool closing = false;
+  /// Brokers up in the last statistics (-1 before the first).
+  int brokers_up = -1;
   std::shared_ptr<spdlog::logger> log = module_logger("kafka");
   client_ptr rk; // last member: destroyed first, after close()
   static inline const char* name = "wcoord.kafka.consumer";
@@ -105,34 +115,170 @@ void commit(consumer_state& st, const std::vector<topic_partition>& tps, bool sy
     commit_failed(st, err, list.get());
 }
 
+std::string describe(const std::vector<topic_partition>& tps) {
+  std::map<std::string, std::string> by_topic;
+  for (auto& tp : tps) {
+    auto& s = by_topic[tp.topic];
+    s += (s.empty() ? "" : ",") + std::to_string(tp.partition);
+  }
+  std::string out;
+  for (auto& [topic, parts] : by_topic)
+    out += (out.empty() ? "" : " ") + topic + "[" + parts + "]";
+  return out;
+}
+
+/// The group's committed offsets of `tps` (require_stable under exactly
+/// once: waits while a transaction with offsets for them is pending).
+/// Retried while the broker does not answer, up to `deadline`.
+std::optional<std::map<topic_partition, int64_t>>
+fetch_committed(consumer_state& st, const std::vector<topic_partition>& tps,
+                std::chrono::steady_clock::time_point deadline) {
+  std::map<topic_partition, int64_t> out;
+  if (tps.empty())
+    return out;
+  for (;;) {
+    partition_list_ptr list{rd_kafka_topic_partition_list_new(static_cast<int>(tps.size()))};
+    for (auto& tp : tps)
+      rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+    auto err = rd_kafka_committed(st.rk.get(), list.get(), 10000);
+    for (int i = 0; !err && i < list->cnt; ++i)
+      err = list->elems[i].err;
+    if (!err) {
+      for (int i = 0; i < list->cnt; ++i)
+        out[{list->elems[i].topic, list->elems[i].partition}] = list->elems[i].offset;
+      return out;
+    }
+    st.log->warn("committed offsets of {} not available yet ({}); retrying", describe(tps),
+                 rd_kafka_err2str(err));
+    if (std::chrono::steady_clock::now() >= deadline || st.status->fatal)
+      return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500)); // broker backoff
+  }
+}
+
+/// Exactly once: forgets every decision not committed yet and continues
+/// from the committed offsets (see kafka/transaction_context.hpp). Runs
+/// on the consumer's thread; `lock` holds the transaction commit lock and
+/// is released here.
+void rewind(consumer_state& st, std::unique_lock<std::timed_mutex>& lock, const char* why) {
+  auto& txn = *st.opts.transactions;
+  if (st.feed)
+    st.feed->flush();
+  auto epoch = txn.next_epoch();
+  for (auto& s : st.engine.shards)
+    caf::anon_send(s, reset_atom_v, epoch);
+  for (auto& tp : st.assigned) {
+    st.tracker->revoke(tp);
+    st.tracker->assign(tp, -1);
+    txn.published->revoke(tp);
+    txn.published->assign(tp, -1);
+  }
+  lock.unlock();
+  std::vector<topic_partition> tps(st.assigned.begin(), st.assigned.end());
+  // Nothing of these partitions is read until the seek below (this thread
+  // is their only reader), so waiting for the broker here holds them still.
+  auto offsets = fetch_committed(st, tps, std::chrono::steady_clock::now()
+                                            + std::chrono::minutes(10));
+  if (!offsets) {
+    st.log->critical("rewind: the committed offsets cannot be read; stopping");
+    st.status->fatal = true;
+    return;
+  }
+  partition_list_ptr list{rd_kafka_topic_partition_list_new(static_cast<int>(tps.size()))};
+  for (auto& [tp, offset] : *offsets)
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset
+      = offset >= 0 ? offset : RD_KAFKA_OFFSET_BEGINNING;
+  if (list->cnt > 0) {
+    // Seeking bumps the partitions' fetch version: records of the old
+    // position still queued are discarded by librdkafka.
+    error_ptr err{rd_kafka_seek_partitions(st.rk.get(), list.get(), 10000)};
+    auto failed = err ? RD_KAFKA_RESP_ERR__FAIL : RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; !failed && i < list->cnt; ++i)
+      failed = list->elems[i].err;
+    if (failed) {
+      st.log->critical("rewind: seek failed: {}",
+                       err ? rd_kafka_error_string(err.get()) : rd_kafka_err2str(failed));
+      st.status->fatal = true;
+      return;
+    }
+  }
+  st.status->rewinds.fetch_add(1);
+  txn.update_group_metadata(st.rk.get());
+  txn.rewound();
+  st.log->warn("{}: uncommitted decisions dropped, {} rewound to the committed offsets "
+               "(epoch {})", why, describe(tps), epoch);
+}
+
+/// Waits until `tps` have no unfinished records; under exactly once gives
+/// up early when the open transaction was aborted (none of its work will
+/// finish; it is decided again by whoever owns the partition next).
+bool wait_drained(consumer_state& st, const std::vector<topic_partition>& tps,
+                  std::chrono::steady_clock::time_point deadline) {
+  auto* txn = st.opts.transactions.get();
+  for (;;) {
+    auto slice = std::min(deadline, std::chrono::steady_clock::now()
+                                      + std::chrono::milliseconds(50));
+    if (st.tracker->wait_drained(tps, slice))
+      return true;
+    if (std::chrono::steady_clock::now() >= deadline || (txn && txn->rewind_requested()))
+      return false;
+  }
+}
+
 void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
                bool cooperative) {
   auto tps = to_vector(parts);
   const bool lost = rd_kafka_assignment_lost(st.rk.get());
+  auto* txn = st.opts.transactions.get();
   if (st.feed)
     st.feed->flush();
+  // Transactions committed while we drain carry this rebalance's generation.
+  if (txn)
+    txn->update_group_metadata(st.rk.get());
+  bool drained = false;
+  auto deadline = st.closing_deadline ? *st.closing_deadline
+                                      : std::chrono::steady_clock::now() + st.opts.drain_timeout;
   if (!lost) {
     // Finish what was dispatched for these partitions, then commit it, so
     // the next owner starts exactly after the last finished record.
-    auto deadline = std::chrono::steady_clock::now() + st.opts.drain_timeout;
-    if (!st.tracker->wait_drained(tps, deadline))
-      st.log->warn("revocation: drain of {} partition(s) timed out; the next "
-                   "owner replays the unfinished records", tps.size());
+    drained = wait_drained(st, tps, deadline);
+    if (!drained)
+      st.log->warn("revocation: {} not drained in time; the next owner decides "
+                   "their unfinished records again", describe(tps));
     commit(st, tps, true);
   } else {
-    st.log->warn("assignment lost: {} partition(s) given up without commit", tps.size());
+    st.log->warn("assignment lost: {} given up without commit", describe(tps));
   }
-  for (auto& s : st.engine->shards())
+  std::unique_lock<std::timed_mutex> lock;
+  if (txn) {
+    // No transaction may be in flight with these partitions' offsets once
+    // they are handed over: the next owner restores from the changelog and
+    // must see every transaction that moved their offsets.
+    lock = std::unique_lock<std::timed_mutex>{txn->commit_lock(), std::defer_lock};
+    auto until = std::max(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+    if (!lock.try_lock_until(until))
+      st.log->warn("revocation: a transaction is still in flight; giving {} up anyway",
+                   describe(tps));
+  }
+  for (auto& s : st.engine.shards)
     caf::anon_send(s, drain_atom_v, tps);
   for (auto& tp : tps) {
     st.status->forget(tp);
     st.tracker->revoke(tp);
-    if (st.opts.transactions)
-      st.opts.transactions->published->revoke(tp);
+    if (txn)
+      txn->published->revoke(tp);
     st.assigned.erase(tp);
     st.queues.erase(tp); // before unassign: the queue belongs to the partition
     st.committed.erase(tp);
   }
+  // Undrained work of these partitions may sit in document actors and the
+  // publisher: a new epoch discards all of it (the partitions we keep
+  // continue from their committed offsets). Not when closing: nothing is
+  // read any more.
+  if (txn && lock.owns_lock() && (!drained || txn->rewind_requested()) && !st.closing_deadline)
+    rewind(st, lock, "revocation before everything was committed");
+  if (lock.owns_lock())
+    lock.unlock();
   if (cooperative)
     error_ptr{rd_kafka_incremental_unassign(st.rk.get(), parts)};
   else
@@ -151,46 +297,74 @@ void restore(consumer_state& st, const std::vector<topic_partition>& tps) {
   st.status->restoring = true;
   for (auto& tp : tps)
     st.status->update(tp, [](auto& v) { v.restore_ratio = 0.0; });
+  // Trust only what the committed offsets vouch for (changelog_restore.hpp).
+  // Asked first: under exactly once this waits for a transaction that may
+  // still be completing, so the restore then sees all of its records.
+  auto known = fetch_committed(st, tps, std::chrono::steady_clock::now()
+                                          + std::chrono::minutes(2));
+  if (!known) {
+    st.log->critical("restore: the committed offsets cannot be read");
+    st.status->fatal = true;
+    return;
+  }
+  committed_lookup committed = [&](const topic_partition& tp) -> std::optional<int64_t> {
+    auto i = known->find(tp);
+    if (i == known->end()) { // an input partition that is not ours: ask
+      auto more = fetch_committed(st, {tp}, std::chrono::steady_clock::now()
+                                              + std::chrono::seconds(30));
+      i = known->emplace(tp, more ? more->at(tp) : RD_KAFKA_OFFSET_INVALID).first;
+    }
+    if (i->second < 0)
+      return std::nullopt;
+    return i->second;
+  };
   for (auto p : partitions) {
     restore_result r;
     restore_progress progress;
     auto started = std::chrono::steady_clock::now();
-    if (auto err = restore_partition(st.opts.client_props, st.engine->store(),
-                                     st.opts.changelog_topic, p, r, &progress)) {
+    if (auto err = restore_partition(st.opts.client_props, st.engine.store,
+                                     st.opts.changelog_topic, p, committed, r, &progress)) {
       // Deciding on a stale store would be wrong: give up the process and
       // let the restart (or another instance) try again.
       st.log->critical("restore failed: {}", *err);
       st.status->fatal = true;
       return;
     }
-    st.status->restored_records.fetch_add(r.records);
+    st.status->restored_records.fetch_add(r.records - r.untrusted);
     for (auto& tp : tps)
       if (tp.partition == p)
         st.status->update(tp, [](auto& v) { v.restore_ratio = 1.0; });
     if (r.records > 0)
-      st.log->info("restored {} changelog record(s) of {}/{} [{}..{}) in {} ms", r.records,
-                   st.opts.changelog_topic, p, r.from, r.to,
+      st.log->info("restored {} changelog record(s) of {}/{} [{}..{}) in {} ms; {} past "
+                   "the committed offsets left to the replay",
+                   r.records - r.untrusted, st.opts.changelog_topic, p, r.from, r.to,
                    std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - started)
-                     .count());
+                     .count(),
+                   r.untrusted);
   }
 }
 
 void on_assign(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
                bool cooperative) {
-  restore(st, to_vector(parts));
+  auto tps = to_vector(parts);
+  restore(st, tps);
   st.status->restoring = false;
-  for (auto& tp : to_vector(parts)) {
+  for (auto& tp : tps) {
     st.assigned.insert(tp);
     st.tracker->assign(tp, -1);
     if (st.opts.transactions)
       st.opts.transactions->published->assign(tp, -1);
   }
-  if (cooperative)
-    error_ptr{rd_kafka_incremental_assign(st.rk.get(), parts)};
-  else
-    rd_kafka_assign(st.rk.get(), parts);
-  for (auto& tp : to_vector(parts)) {
+  if (cooperative) {
+    error_ptr err{rd_kafka_incremental_assign(st.rk.get(), parts)};
+    if (err)
+      st.log->error("incremental assign of {} failed: {}", describe(tps),
+                    rd_kafka_error_string(err.get()));
+  } else if (auto err = rd_kafka_assign(st.rk.get(), parts)) {
+    st.log->error("assign of {} failed: {}", describe(tps), rd_kafka_err2str(err));
+  }
+  for (auto& tp : tps) {
     queue_ptr q{rd_kafka_queue_get_partition(st.rk.get(), tp.topic.c_str(), tp.partition)};
     if (!q)
       continue; // stays on the consumer queue, read there without a limit
@@ -206,10 +380,10 @@ void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   const bool cooperative = std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
   st.status->rebalances.fetch_add(1);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    st.log->info("assigned {} partition(s)", parts->cnt);
+    st.log->info("assigned {} partition(s): {}", parts->cnt, describe(to_vector(parts)));
     on_assign(st, parts, cooperative);
   } else {
-    st.log->info("revoking {} partition(s)", parts->cnt);
+    st.log->info("revoking {} partition(s): {}", parts->cnt, describe(to_vector(parts)));
     on_revoke(st, parts, cooperative);
   }
   // Transactions must carry the group generation current after this rebalance.
@@ -230,8 +404,39 @@ int stats_cb(rd_kafka_t*, char* json, size_t len, void* opaque) {
   static thread_local od::parser parser;
   simdjson::padded_string padded(json, len);
   od::document doc;
-  od::object topics;
-  if (parser.iterate(padded).get(doc) || doc["topics"].get_object().get(topics))
+  od::object topics, brokers;
+  if (parser.iterate(padded).get(doc))
+    return 0;
+  // Brokers first (on-demand parsing reads the document front to back):
+  // how many learned brokers this client is connected to right now.
+  if (!doc["brokers"].get_object().get(brokers)) {
+    int up = 0;
+    for (auto b : brokers) {
+      od::object broker;
+      std::string_view state, source;
+      if (b.value().get_object().get(broker))
+        continue;
+      for (auto f : broker) {
+        std::string_view k;
+        if (f.unescaped_key().get(k))
+          continue;
+        if (k == "state" && f.value().get_string().get(state))
+          state = {};
+        else if (k == "source" && f.value().get_string().get(source))
+          source = {};
+      }
+      up += source == "learned" && state == "UP";
+    }
+    if (up == 0 && st.brokers_up != 0)
+      st.log->warn("broker unreachable: no connection to any broker; waiting for it "
+                   "(nothing is committed meanwhile)");
+    else if (up > 0 && st.brokers_up == 0)
+      st.log->info("broker reachable again ({} up)", up);
+    st.brokers_up = up;
+    st.status->brokers_up = up;
+  }
+  doc.rewind();
+  if (doc["topics"].get_object().get(topics))
     return 0;
   for (auto t : topics) {
     std::string_view name;
@@ -296,6 +501,8 @@ work_ptr to_work(consumer_state& st, const rd_kafka_message_t* m) {
                     std::chrono::steady_clock::now().time_since_epoch())
                     .count();
   w->from_kafka = true;
+  if (st.opts.transactions)
+    w->epoch = st.opts.transactions->epoch();
   w->origin.topic = rd_kafka_topic_name(m->rkt);
   w->origin.partition = m->partition;
   w->origin.offset = m->offset;
@@ -372,6 +579,22 @@ bool take(consumer_pointer self, const rd_kafka_message_t* m) {
 void poll_once(consumer_pointer self) {
   auto& st = self->state;
   st.status->last_poll_ms = steady_ms();
+  if (auto* txn = st.opts.transactions.get()) {
+    if (txn->rewind_requested()) {
+      std::unique_lock<std::timed_mutex> lock{txn->commit_lock()};
+      rewind(st, lock, "transaction aborted");
+      if (st.status->fatal)
+        return;
+    }
+    // A generation can change without a rebalance callback here (another
+    // member joins and this one keeps its partitions): the next
+    // transaction must carry the current one.
+    auto now = std::chrono::steady_clock::now();
+    if (now >= st.next_metadata) {
+      txn->update_group_metadata(st.rk.get());
+      st.next_metadata = now + std::chrono::milliseconds(200);
+    }
+  }
   // The consumer queue serves rebalances, errors and statistics (and the
   // records of partitions whose queue could not be split off).
   int taken = 0;
@@ -421,10 +644,17 @@ bool drain_and_close(consumer_pointer self) {
   auto& st = self->state;
   st.feed->flush();
   std::vector<topic_partition> tps(st.assigned.begin(), st.assigned.end());
+  // One deadline for the drain and the revoke that closing triggers, so
+  // the whole shutdown stays within shutdown.timeout.
   auto deadline = std::chrono::steady_clock::now() + st.opts.drain_timeout;
-  bool drained = st.tracker->wait_drained(tps, deadline);
+  st.closing_deadline = deadline;
+  bool drained = wait_drained(st, tps, deadline);
   commit(st, {}, true);
   st.closing = true;
+  // Whatever is still open now stays uncommitted: the publisher stops
+  // waiting for the broker, and the next owner decides it again.
+  if (st.opts.transactions)
+    st.opts.transactions->stop();
   // Leaves the group; the revoke callback commits again (a no-op) first.
   rd_kafka_consumer_close(st.rk.get());
   st.status->ready = false;
@@ -432,14 +662,14 @@ bool drain_and_close(consumer_pointer self) {
 }
 
 caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
-                                const pipeline* engine,
+                                pipeline_handles engine,
                                 std::shared_ptr<offset_tracker> tracker,
                                 std::shared_ptr<consumer_status> status) {
   install_diagnostics(self, "consumer");
   auto& st = self->state;
   st.opts = std::move(opts);
-  st.engine = engine;
-  st.feed = std::make_unique<submitter>(*engine);
+  st.engine = std::move(engine);
+  st.feed = std::make_unique<submitter>(st.engine);
   st.tracker = std::move(tracker);
   st.status = std::move(status);
   auto props = st.opts.props;
@@ -515,10 +745,10 @@ caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
 } // namespace
 
 caf::actor spawn_consumer(caf::actor_system& sys, consumer_options opts,
-                          const pipeline& engine,
+                          pipeline_handles engine,
                           std::shared_ptr<offset_tracker> tracker,
                           std::shared_ptr<consumer_status> status) {
-  return sys.spawn<caf::detached>(consumer_behavior, std::move(opts), &engine,
+  return sys.spawn<caf::detached>(consumer_behavior, std::move(opts), std::move(engine),
                                   std::move(tracker), std::move(status));
 }
 

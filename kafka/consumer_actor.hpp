@@ -17,11 +17,8 @@
 
 #include "actors/engine_counters.hpp"
 #include "actors/messages.hpp"
+#include "actors/pipeline.hpp"
 #include "kafka/offset_tracker.hpp"
-
-namespace wcoord {
-class pipeline;
-}
 
 namespace wcoord::kafka {
 
@@ -62,6 +59,11 @@ struct consumer_status {
   std::atomic<bool> restoring{false};
   /// Set once the group assigned us anything (possibly nothing).
   std::atomic<bool> joined{false};
+  /// Exactly once: aborted transactions the consumer rewound after.
+  std::atomic<uint64_t> rewinds{0};
+  /// Brokers the consumer is connected to (librdkafka statistics); -1
+  /// until the first statistics arrive.
+  std::atomic<int> brokers_up{-1};
 
   /// Per assigned partition: what lag tools see (from librdkafka statistics
   /// and our commits) and restore progress.
@@ -94,7 +96,7 @@ private:
 /// `drain_atom`, replying `true` when everything in flight was finished and
 /// committed within the drain timeout.
 caf::actor spawn_consumer(caf::actor_system& sys, consumer_options opts,
-                          const pipeline& engine,
+                          pipeline_handles engine,
                           std::shared_ptr<offset_tracker> tracker,
                           std::shared_ptr<consumer_status> status);
 

@@ -5,8 +5,10 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <deque>
+#include <thread>
 
 #include "actors/messages.hpp"
 #include "actors/diagnostics.hpp"
@@ -37,6 +39,8 @@ struct publisher_state {
   uint64_t next_seq = 0;
   /// Offsets committed by the last transaction (exactly once).
   std::map<topic_partition, int64_t> committed;
+  /// Effects of older processing epochs were rewound: dropped on sight.
+  uint64_t min_epoch = 0;
   std::shared_ptr<spdlog::logger> log = module_logger("kafka");
   static inline const char* name = "wcoord.kafka.publisher";
 };
@@ -139,13 +143,57 @@ bool render_output(publisher_state& st, const effect& e, std::string& value,
   return false;
 }
 
-/// Turns a transactional call's error into a fail-stop: an aborted or
-/// fenced transaction leaves decisions made but not published; only a
-/// restart from the committed offsets decides them again cleanly.
-void check_txn(publisher_state& st, rd_kafka_error_t* raw, const char* what) {
-  error_ptr err{raw};
-  if (err)
-    fail_stop(st, std::string(what) + ": " + rd_kafka_error_string(err.get()));
+/// How a transactional call ended.
+enum class txn_outcome { done, abort, stopped };
+
+/// Runs one transactional call until it succeeds or fails for good.
+/// Retriable errors (the broker away, a timeout) are retried for as long as
+/// it takes: an outage is waited out, not a reason to stop. An error that
+/// requires an abort (a new group generation, an output that failed) is the
+/// caller's to handle. A fatal one (fenced by a newer instance with our
+/// transactional.id) ends the process: that instance owns our work now.
+template <class Call>
+txn_outcome run_txn_call(publisher_state& st, const char* what, Call call) {
+  auto backoff = std::chrono::milliseconds(100);
+  for (int attempt = 1;; ++attempt) {
+    error_ptr err{call()};
+    if (!err)
+      return txn_outcome::done;
+    std::string text = rd_kafka_error_string(err.get());
+    if (rd_kafka_error_is_fatal(err.get()))
+      fail_stop(st, std::string(what) + ": " + text);
+    if (rd_kafka_error_txn_requires_abort(err.get())) {
+      st.log->warn("{}: {}; aborting the transaction", what, text);
+      return txn_outcome::abort;
+    }
+    if (!rd_kafka_error_is_retriable(err.get()))
+      fail_stop(st, std::string(what) + ": " + text);
+    if (st.opts.transactions->stopping())
+      return txn_outcome::stopped;
+    if (attempt == 1 || attempt % 10 == 0)
+      st.log->warn("{}: {}; broker unreachable or slow, retrying (attempt {})", what, text,
+                   attempt);
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+/// Aborts the open transaction and asks the consumer to rewind: every
+/// effect not committed is dropped here, and the consumer decides the
+/// records again from the committed offsets in a new epoch.
+void abort_and_rewind(publisher_pointer self) {
+  auto& st = self->state;
+  auto& txn = *st.opts.transactions;
+  auto outcome = run_txn_call(st, "abort transaction", [&] {
+    return rd_kafka_abort_transaction(st.out->handle(), 10000);
+  });
+  if (outcome == txn_outcome::abort)
+    fail_stop(st, "abort transaction failed");
+  st.counters->transactions_aborted.fetch_add(1, std::memory_order_relaxed);
+  st.fifo.clear();
+  st.committed.clear(); // the consumer asks the broker again
+  st.min_epoch = txn.epoch() + 1;
+  txn.request_rewind();
 }
 
 /// One exactly-once cycle. A transaction holds the outputs of exactly the
@@ -156,46 +204,80 @@ void check_txn(publisher_state& st, rd_kafka_error_t* raw, const char* what) {
 void commit_transaction(publisher_pointer self) {
   auto& st = self->state;
   auto& txn = *st.opts.transactions;
+  // Held for the whole cycle: partitions are not handed over (nor the
+  // epoch moved) while a transaction with their offsets is in flight.
+  std::unique_lock<std::timed_mutex> lock{txn.commit_lock()};
+  if (txn.rewind_requested())
+    return; // the consumer has not rewound yet: nothing here is valid
+  st.min_epoch = std::max(st.min_epoch, txn.epoch());
   auto progress = txn.published->all();
   std::vector<effect> ready;
   std::deque<pending_effect> waiting;
   for (auto& p : st.fifo) {
     const auto& w = *p.e.work;
+    if (w.epoch < st.min_epoch)
+      continue; // rewound
     auto i = progress.find({w.origin.topic, w.origin.partition});
     if (!w.from_kafka || (i != progress.end() && w.origin.offset < i->second.committable))
       ready.push_back(std::move(p.e));
-    else
+    else if (i != progress.end())
       waiting.push_back(std::move(p));
+    // else: its partition was given up; the next owner decides it again
   }
   st.fifo = std::move(waiting);
+  for (auto i = st.committed.begin(); i != st.committed.end();)
+    i = progress.count(i->first) ? std::next(i) : st.committed.erase(i);
   partition_list_ptr offsets{rd_kafka_topic_partition_list_new(8)};
+  std::map<topic_partition, int64_t> moved;
   for (auto& [tp, p] : progress) {
-    auto& last = st.committed[tp];
-    if (p.committable > last) {
+    auto last = st.committed.find(tp);
+    if (p.committable >= 0 && (last == st.committed.end() || p.committable > last->second)) {
       rd_kafka_topic_partition_list_add(offsets.get(), tp.topic.c_str(), tp.partition)
         ->offset = p.committable;
-      last = p.committable;
+      moved[tp] = p.committable;
     }
   }
   if (ready.empty() && offsets->cnt == 0)
     return;
-  check_txn(st, rd_kafka_begin_transaction(st.out->handle()), "begin transaction");
+  auto outcome = run_txn_call(st, "begin transaction", [&] {
+    return rd_kafka_begin_transaction(st.out->handle());
+  });
   std::string value;
   outgoing_record r;
-  for (auto& e : ready)
-    if (render_output(st, e, value, r))
-      if (auto err = st.out->send(r); err != RD_KAFKA_RESP_ERR_NO_ERROR)
+  for (auto i = ready.begin(); outcome == txn_outcome::done && i != ready.end(); ++i)
+    if (render_output(st, *i, value, r))
+      if (auto err = st.out->send(r); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // A record that can never be sent (e.g. too large) would fail every
+        // retry the same way.
         fail_stop(st, r.topic + ": " + rd_kafka_err2str(err));
-  if (offsets->cnt > 0) {
+      }
+  if (outcome == txn_outcome::done && offsets->cnt > 0) {
     auto md = txn.group_metadata();
     if (!md)
       fail_stop(st, "no consumer group metadata for the transaction");
-    check_txn(st,
-              rd_kafka_send_offsets_to_transaction(st.out->handle(), offsets.get(),
-                                                   md.get(), 30000),
-              "send offsets to transaction");
+    outcome = run_txn_call(st, "send offsets to transaction", [&] {
+      return rd_kafka_send_offsets_to_transaction(st.out->handle(), offsets.get(), md.get(),
+                                                  10000);
+    });
   }
-  check_txn(st, rd_kafka_commit_transaction(st.out->handle(), 60000), "commit transaction");
+  if (outcome == txn_outcome::done)
+    outcome = run_txn_call(st, "commit transaction", [&] {
+      return rd_kafka_commit_transaction(st.out->handle(), 10000);
+    });
+  if (outcome == txn_outcome::abort) {
+    abort_and_rewind(self);
+    return;
+  }
+  if (outcome == txn_outcome::stopped) {
+    // Shutting down while the broker does not answer: try once to abort,
+    // so no reader waits on this transaction; the next incarnation of our
+    // transactional.id aborts it otherwise.
+    error_ptr{rd_kafka_abort_transaction(st.out->handle(), 2000)};
+    return;
+  }
+  for (auto& [tp, offset] : moved)
+    st.committed[tp] = offset;
+  st.counters->transactions_committed.fetch_add(1, std::memory_order_relaxed);
   if (!ready.empty())
     self->send(st.store, std::move(ready));
 }
@@ -215,6 +297,8 @@ void publish(publisher_pointer self, effect&& e) {
   }
   if (st.opts.transactions) {
     // Exactly once: produced in the transaction that commits its offset.
+    if (w.epoch < std::max(st.min_epoch, st.opts.transactions->epoch()))
+      return; // decided before a rewind: decided again from the committed offset
     if (w.from_kafka)
       st.opts.transactions->published->finished({w.origin.topic, w.origin.partition},
                                                  w.origin.offset);
@@ -281,7 +365,11 @@ caf::behavior publisher_behavior(publisher_pointer self,
   if (st.opts.transactions) {
     // Fences an earlier incarnation with the same transactional.id and
     // completes or aborts whatever it left open.
-    check_txn(st, rd_kafka_init_transactions(st.out->handle(), 60000), "init transactions");
+    auto outcome = run_txn_call(st, "init transactions", [&] {
+      return rd_kafka_init_transactions(st.out->handle(), 30000);
+    });
+    if (outcome != txn_outcome::done)
+      fail_stop(st, "init transactions did not complete");
     st.opts.transactions->initialized();
     self->delayed_send(self, st.opts.commit_interval, commit_atom_v);
   }
