@@ -220,3 +220,47 @@ TEST_CASE("the live actor cap holds: least recently used idle actors stop") {
   for (int i = 0; i < ids; ++i)
     CHECK(f.store->load({"idx", "d" + std::to_string(i)})->doc.version == 3);
 }
+
+TEST_CASE("a reset to a new epoch forgets every document and drops older work") {
+  // Exactly once rewinds this way after an aborted transaction: decisions
+  // of the old epoch are gone, successors load the store afresh.
+  pipeline_options opts;
+  opts.shards = 2;
+  fixture f{opts};
+  auto counters = f.engine->counters();
+  auto index = [](uint64_t epoch, int64_t version) {
+    reference::op o;
+    o.id = "a";
+    o.kind = "index";
+    o.vtype = "external";
+    o.version = version;
+    o.source = "{}";
+    o.ts = 1;
+    auto w = std::const_pointer_cast<work_item>(to_work(o, 0));
+    w->epoch = epoch;
+    return work_ptr{w};
+  };
+  {
+    submitter feed{*f.engine};
+    feed.submit(index(0, 5));
+  }
+  REQUIRE(f.sink.wait_for_count(1));
+  CHECK(counters->activations.load() == 1);
+  for (auto& s : f.engine->shards())
+    caf::anon_send(s, reset_atom_v, uint64_t{1});
+  REQUIRE(eventually([&] { return counters->active_document_actors.load() == 0; }));
+  {
+    submitter feed{*f.engine};
+    feed.submit(index(0, 9)); // rewound work that was still on its way
+    feed.submit(index(1, 7)); // the same document, decided again
+  }
+  REQUIRE(f.sink.wait_for_count(2));
+  std::lock_guard<std::mutex> g{f.sink.mtx};
+  REQUIRE(f.sink.effects.size() == 2);
+  // Only the new epoch's write was decided, against the stored version 5:
+  // the old epoch's version 9 never happened.
+  CHECK(f.sink.effects[1].work->epoch == 1);
+  CHECK(f.sink.effects[1].verdict.kind == outcome::applied);
+  CHECK(f.sink.effects[1].verdict.version == 7);
+  CHECK(counters->activations.load() == 2);
+}
