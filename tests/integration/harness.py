@@ -258,3 +258,160 @@ def racing_fixture(ids, per_id, seed, malformed_every=97):
             value = value[: len(value) // 2]  # truncated
         recs.append((doc_id.encode(), value))
     return recs
+
+
+# ------------------------------------------------------------------------
+# Helpers for the fault tests (broker_outage.py, disk_full.py): a broker of
+# their own, the HTTP listener of a Coordinator, and the output checks both
+# make against the sequential replay.
+
+def use_bootstrap(address):
+    """Points every helper of this module, and Coordinators created from now
+    on, at another broker (a test that stops its own broker)."""
+    global BOOTSTRAP
+    BOOTSTRAP = address
+
+
+def kafka_script(port, *args, timeout=300):
+    """Runs scripts/kafka for the broker on `port`; returns the CompletedProcess
+    (stdout/stderr as text)."""
+    return subprocess.run([os.path.join(ROOT, "scripts", "kafka"), *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "KAFKA_PORT": str(port)})
+
+
+def http_base(coordinator, timeout=60):
+    """http://HOST:PORT of a Coordinator's listener (it binds port 0), from
+    its log line "http listening on HOST:PORT"."""
+    pattern = re.compile(r"http listening on (\S+)")
+    found = []
+
+    def seen():
+        for line in coordinator.lines:
+            m = pattern.search(line)
+            if m:
+                found.append(m.group(1))
+                return True
+        return coordinator.proc.poll() is not None
+
+    wait_until(seen, timeout, "the http listening line")
+    return "http://" + found[0] if found else None
+
+
+def http_fetch(url, timeout=5):
+    """(status, body-text) of a GET; (None, reason) when nothing answers."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+    except (OSError, ValueError) as e:  # refused, reset, timed out
+        return None, str(e)
+
+
+def metric_samples(text, name):
+    """[(labels, value)] of one sample name in a Prometheus text exposition."""
+    out = []
+    for line in (text or "").splitlines():
+        m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)', line)
+        if not m or line.startswith("#") or m.group(1) != name:
+            continue
+        labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        try:
+            out.append((labels, float(m.group(3))))
+        except ValueError:
+            pass
+    return out
+
+
+def check_outputs(wcoord, group, topic, state_dir, exactly_once, event_time):
+    """The checks every fault test ends with, once the coordinator has
+    stopped at lag 0. Against the sequential replay of the input:
+    * the changelog holds every applied decision and nothing else;
+    * the dead-letter topic holds every conflict and invalid decision (with
+      the replay's status, and a conflict with its error) and nothing else;
+    * at least once: a record published twice is byte-identical both times;
+      exactly once (read_committed, which read_topic uses): nothing twice;
+    * the store equals the replay.
+    Returns a summary dict (counts, missing sources) for the test's report."""
+    inputs = read_topic(topic, timeout=120)
+    expected, final = predict(wcoord, inputs, topic)
+
+    def sources(msgs, pkey, okey):
+        firsts, dupes, differing = {}, 0, []
+        for m in msgs:
+            h = headers_of(m)
+            try:
+                src = (int(h[pkey]), int(h[okey]))
+            except (KeyError, TypeError, ValueError):
+                check(False, "output record without source headers: %r" % (h,))
+                continue
+            if src in firsts:
+                dupes += 1
+                if firsts[src].value() != m.value():
+                    differing.append(src)
+            else:
+                firsts[src] = m
+        return firsts, dupes, differing
+
+    changelog = [m for msgs in read_topic(group + ".changelog", timeout=120).values() for m in msgs]
+    cl, cl_dupes, cl_diff = sources(changelog, "wcoord.source.partition", "wcoord.source.offset")
+    wrong = []
+    for src, m in cl.items():
+        v, exp = json.loads(m.value()), expected.get(src, {})
+        if not (exp.get("outcome") == "applied" and exp.get("_version") == v.get("_version")
+                and exp.get("result") == v.get("result") and exp.get("_id") == v.get("_id")
+                and exp.get("_index") == v.get("_index")):
+            wrong.append((src, v.get("_id"), v.get("_version"), v.get("result"), exp))
+    check(not wrong, "every changelog record is a decision the replay makes (%d are not, e.g. %s)"
+          % (len(wrong), wrong[:3]))
+    applied = {w for w, b in expected.items() if b["outcome"] == "applied"}
+    missing_cl = sorted(applied - set(cl))
+    check(not missing_cl, "every applied decision is on the changelog (%d of %d missing, e.g. %s)"
+          % (len(missing_cl), len(applied), missing_cl[:5]))
+
+    dlq = [m for msgs in read_topic(group + ".dlq", timeout=120).values() for m in msgs]
+    dl, dl_dupes, dl_diff = sources(dlq, "__connect.errors.partition", "__connect.errors.offset")
+    wrong = []
+    for src, m in dl.items():
+        v, exp = json.loads(m.value()), expected.get(src, {})
+        # A conflict's reason names the current version: it must match. An
+        # invalid record's error may differ (predict() rewrites key/id
+        # mismatches into another malformed line): outcome and status only.
+        deep = exp.get("outcome") == "conflict"
+        got = (v.get("outcome"), v.get("status"), deep and (v.get("error") or {}).get("type"),
+               deep and (v.get("error") or {}).get("reason"))
+        want = (exp.get("outcome"), exp.get("status"), deep and (exp.get("error") or {}).get("type"),
+                deep and (exp.get("error") or {}).get("reason"))
+        if got != want:
+            wrong.append((src, got, want))
+    check(not wrong, "every dead letter is a decision the replay makes (%d are not, e.g. %s)"
+          % (len(wrong), wrong[:3]))
+    refused = {w for w, b in expected.items() if b["outcome"] in ("conflict", "invalid")}
+    missing_dl = sorted(refused - set(dl))
+    check(not missing_dl, "every conflict and invalid decision is on the dead-letter topic "
+          "(%d of %d missing, e.g. %s)" % (len(missing_dl), len(refused), [
+              (s, expected[s]["outcome"], expected[s].get("_id")) for s in missing_dl[:5]]))
+
+    if exactly_once:
+        check(cl_dupes == 0, "exactly once: no changelog record twice (%d)" % cl_dupes)
+        check(dl_dupes == 0, "exactly once: no dead letter twice (%d)" % dl_dupes)
+    check(not cl_diff, "a changelog record published again is identical (%d differ, e.g. %s)"
+          % (len(cl_diff), cl_diff[:3]))
+    check(not dl_diff, "a dead letter published again is identical (%d differ, e.g. %s)"
+          % (len(dl_diff), dl_diff[:3]))
+
+    docs = sorted({(b["_index"], b["_id"]) for b in expected.values() if b.get("_id")})
+    now = store_versions(wcoord, state_dir, docs, event_time=event_time)
+    differ = [d for d in docs if now.get(d) != final.get(d)]
+    check(not differ, "store equals the sequential replay (%d of %d differ, e.g. %s)"
+          % (len(differ), len(docs), [(d, now.get(d), final.get(d)) for d in differ[:3]]))
+    summary = {"inputs": sum(len(v) for v in inputs.values()), "applied": len(applied),
+               "refused": len(refused), "changelog": len(changelog), "changelog_dupes": cl_dupes,
+               "dlq": len(dlq), "dlq_dupes": dl_dupes, "missing_changelog": missing_cl,
+               "missing_dlq": missing_dl, "expected": expected}
+    print("outputs: %(inputs)d inputs; changelog %(changelog)d records (%(changelog_dupes)d again) "
+          "for %(applied)d applied; dead letters %(dlq)d (%(dlq_dupes)d again) for %(refused)d "
+          "conflict/invalid" % summary, flush=True)
+    return summary
