@@ -52,6 +52,9 @@ struct consumer_state {
   bool closing = false;
   /// Brokers up in the last statistics (-1 before the first).
   int brokers_up = -1;
+  /// Exactly once: a revocation left work undecided or uncommitted; the
+  /// poll loop rewinds before reading anything else.
+  bool rewind_pending = false;
   std::shared_ptr<spdlog::logger> log = module_logger("kafka");
   client_ptr rk; // last member: destroyed first, after close()
   static inline const char* name = "wcoord.kafka.consumer";
@@ -150,6 +153,8 @@ fetch_committed(consumer_state& st, const std::vector<topic_partition>& tps,
     }
     st.log->warn("committed offsets of {} not available yet ({}); retrying", describe(tps),
                  rd_kafka_err2str(err));
+    // Waiting on the broker is not a stalled loop (/healthz).
+    st.status->last_poll_ms = steady_ms();
     if (std::chrono::steady_clock::now() >= deadline || st.status->fatal)
       return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(500)); // broker backoff
@@ -251,9 +256,10 @@ void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
   }
   std::unique_lock<std::timed_mutex> lock;
   if (txn) {
-    // No transaction may be in flight with these partitions' offsets once
-    // they are handed over: the next owner restores from the changelog and
-    // must see every transaction that moved their offsets.
+    // Hand over with no transaction in flight when we can. When we cannot
+    // (the broker is away and the publisher waits for it), the next
+    // owner's restore still waits for stable offsets, so a transaction that
+    // completes later is seen all the same.
     lock = std::unique_lock<std::timed_mutex>{txn->commit_lock(), std::defer_lock};
     auto until = std::max(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1));
     if (!lock.try_lock_until(until))
@@ -271,14 +277,15 @@ void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
     st.queues.erase(tp); // before unassign: the queue belongs to the partition
     st.committed.erase(tp);
   }
-  // Undrained work of these partitions may sit in document actors and the
-  // publisher: a new epoch discards all of it (the partitions we keep
-  // continue from their committed offsets). Not when closing: nothing is
-  // read any more.
-  if (txn && lock.owns_lock() && (!drained || txn->rewind_requested()) && !st.closing_deadline)
-    rewind(st, lock, "revocation before everything was committed");
   if (lock.owns_lock())
     lock.unlock();
+  // Undrained work of these partitions may sit in document actors (whose
+  // state then runs ahead of the store) and in the publisher: a new epoch
+  // must discard all of it before anything more is read, and the
+  // partitions we keep continue from their committed offsets. Done by the
+  // poll loop, outside this callback. Not when closing: nothing is read.
+  if (txn && !drained && !st.closing_deadline)
+    st.rewind_pending = true;
   if (cooperative)
     error_ptr{rd_kafka_incremental_unassign(st.rk.get(), parts)};
   else
@@ -408,7 +415,8 @@ int stats_cb(rd_kafka_t*, char* json, size_t len, void* opaque) {
   if (parser.iterate(padded).get(doc))
     return 0;
   // Brokers first (on-demand parsing reads the document front to back):
-  // how many learned brokers this client is connected to right now.
+  // how many real brokers (configured or learned; not the logical
+  // coordinator entry) this client is connected to right now.
   if (!doc["brokers"].get_object().get(brokers)) {
     int up = 0;
     for (auto b : brokers) {
@@ -425,9 +433,9 @@ int stats_cb(rd_kafka_t*, char* json, size_t len, void* opaque) {
         else if (k == "source" && f.value().get_string().get(source))
           source = {};
       }
-      up += source == "learned" && state == "UP";
+      up += (source == "learned" || source == "configured") && state == "UP";
     }
-    if (up == 0 && st.brokers_up != 0)
+    if (up == 0 && st.brokers_up > 0)
       st.log->warn("broker unreachable: no connection to any broker; waiting for it "
                    "(nothing is committed meanwhile)");
     else if (up > 0 && st.brokers_up == 0)
@@ -566,6 +574,37 @@ bool take(consumer_pointer self, const rd_kafka_message_t* m) {
   return true;
 }
 
+/// Subscribes to the configured topics (or the regex); false on failure.
+bool subscribe(consumer_state& st) {
+  partition_list_ptr subs{rd_kafka_topic_partition_list_new(
+    static_cast<int>(st.opts.topics.size()))};
+  for (auto& t : st.opts.topics)
+    rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  if (auto e = rd_kafka_subscribe(st.rk.get(), subs.get())) {
+    st.log->critical("subscribe failed: {}", rd_kafka_err2str(e));
+    return false;
+  }
+  return true;
+}
+
+/// Leaves the group and joins again. The cure for partitions the group
+/// left without an owner: with the cooperative protocol the leader holds a
+/// moving partition back until its old owner revokes it and rejoins; if
+/// that owner is a static member that was killed and came back within the
+/// session timeout, the broker hands it its stored assignment without a
+/// rebalance, nobody rejoins, and the held-back partitions stay unowned
+/// (KAFKA-9821's hazard; librdkafka has no cure up to 2.12). Leaving makes
+/// the group rebalance and assign everything.
+void rejoin(consumer_state& st) {
+  st.log->warn("forcing a rejoin of the group: partitions of the subscribed topics have "
+               "no owner");
+  st.status->forced_rejoins.fetch_add(1);
+  if (auto e = rd_kafka_unsubscribe(st.rk.get()))
+    st.log->error("unsubscribe failed: {}", rd_kafka_err2str(e));
+  if (!subscribe(st))
+    st.status->fatal = true;
+}
+
 /// One bounded slice of consumption, then back to the mailbox so that drain
 /// and exit messages get through.
 ///
@@ -579,10 +618,24 @@ bool take(consumer_pointer self, const rd_kafka_message_t* m) {
 void poll_once(consumer_pointer self) {
   auto& st = self->state;
   st.status->last_poll_ms = steady_ms();
+  if (st.status->rejoin_requested.exchange(false))
+    rejoin(st);
   if (auto* txn = st.opts.transactions.get()) {
-    if (txn->rewind_requested()) {
-      std::unique_lock<std::timed_mutex> lock{txn->commit_lock()};
-      rewind(st, lock, "transaction aborted");
+    if (txn->rewind_requested() || st.rewind_pending) {
+      // Nothing is read until the rewind is done; it waits for a
+      // transaction still in flight (the broker may be away), serving the
+      // group's events meanwhile.
+      std::unique_lock<std::timed_mutex> lock{txn->commit_lock(), std::defer_lock};
+      if (!lock.try_lock_for(std::chrono::milliseconds(50))) {
+        message_ptr m{rd_kafka_consumer_poll(st.rk.get(), 10)};
+        if (m)
+          take(self, m.get());
+        return;
+      }
+      const char* why = txn->rewind_requested() ? "transaction aborted"
+                                                : "revocation before everything was committed";
+      st.rewind_pending = false;
+      rewind(st, lock, why);
       if (st.status->fatal)
         return;
     }
@@ -713,12 +766,7 @@ caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
     self->quit();
     return {};
   }
-  partition_list_ptr subs{rd_kafka_topic_partition_list_new(
-    static_cast<int>(st.opts.topics.size()))};
-  for (auto& t : st.opts.topics)
-    rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
-  if (auto e = rd_kafka_subscribe(st.rk.get(), subs.get())) {
-    st.log->critical("subscribe failed: {}", rd_kafka_err2str(e));
+  if (!subscribe(st)) {
     st.status->fatal = true;
     self->quit();
     return {};

@@ -64,6 +64,11 @@ struct consumer_status {
   /// Brokers the consumer is connected to (librdkafka statistics); -1
   /// until the first statistics arrive.
   std::atomic<int> brokers_up{-1};
+  /// Set by whoever sees partitions without an owner in the group for too
+  /// long: the consumer leaves and rejoins, which makes the group assign
+  /// everything again.
+  std::atomic<bool> rejoin_requested{false};
+  std::atomic<uint64_t> forced_rejoins{0};
 
   /// Per assigned partition: what lag tools see (from librdkafka statistics
   /// and our commits) and restore progress.
