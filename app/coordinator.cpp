@@ -22,6 +22,7 @@ coordinator::coordinator(service_config cfg) : cfg_(std::move(cfg)) {
 }
 
 coordinator::~coordinator() {
+  health_.reset();
   if (!drained_ && consumer_)
     drain();
   if (engine_)
@@ -150,6 +151,11 @@ std::optional<std::string> coordinator::start() {
   copts.on_commit_latency = [metrics](double s) { metrics->observe_commit(s); };
   copts.transactions = txn;
   consumer_ = kafka::spawn_consumer(*sys_, copts, engine_->handles(), tracker_, status_);
+  if (!embedded_ && cfg_.group_health_interval.count() > 0) // the mock cluster lacks the APIs
+    health_ = std::make_unique<kafka::group_health>(
+      kafka::group_health_options{client_props(), cfg_.group_id, cfg_.topics, cfg_.topics_regex,
+                                  {cfg_.changelog(), cfg_.deadletter()}, cfg_.group_health_interval},
+      health_status_);
   return std::nullopt;
 }
 
@@ -185,6 +191,8 @@ bool coordinator::drain() {
   if (drained_ || !consumer_)
     return true;
   drained_ = true;
+  if (health_)
+    health_->request_stop();
   bool ok = false;
   caf::scoped_actor self{*sys_};
   self->request(consumer_, cfg_.shutdown_timeout, drain_atom_v)

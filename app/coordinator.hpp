@@ -18,6 +18,7 @@
 #include "app/service_metrics.hpp"
 #include "kafka/consumer_actor.hpp"
 #include "kafka/embedded_cluster.hpp"
+#include "kafka/group_health.hpp"
 #include "kafka/offset_tracker.hpp"
 #include "kafka/output_counters.hpp"
 
@@ -46,6 +47,8 @@ public:
   const decision_counters& decisions() const { return *decisions_; }
   const kafka::output_counters& outputs() const { return *outputs_; }
   const engine_counters& engine() const { return *engine_->counters(); }
+  /// The group's health as the brokers see it (kafka/group_health.hpp).
+  const kafka::group_health_status& group_health() const { return *health_status_; }
   /// Store size, refreshed at most every few seconds (asked of the store
   /// actor, so a scrape never touches RocksDB from a foreign thread).
   wcoord::store_stats current_store_stats() const;
@@ -77,6 +80,9 @@ private:
   caf::actor consumer_;
   bool drained_ = false;
   std::unique_ptr<service_metrics> metrics_;
+  std::shared_ptr<kafka::group_health_status> health_status_
+    = std::make_shared<kafka::group_health_status>();
+  std::unique_ptr<kafka::group_health> health_;
   mutable std::mutex stats_mtx_;
   mutable wcoord::store_stats stats_cache_;
   mutable std::chrono::steady_clock::time_point stats_time_;

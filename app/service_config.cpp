@@ -182,6 +182,9 @@ const std::vector<option>& options() {
                  &service_config::shutdown_timeout),
     string_opt("group.instance.id", "", "static group membership (e.g. the pod name)",
                &service_config::group_instance_id),
+    duration_opt("group.health.interval", "10s",
+                 "how often unowned partitions and commit ages are asked of the brokers (0: never)",
+                 &service_config::group_health_interval, true),
     {"embedded.partitions", "4", "partitions per topic in the embedded cluster",
      [](service_config& c, const std::string& v) -> std::optional<std::string> {
        int n = 0;

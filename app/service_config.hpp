@@ -38,6 +38,8 @@ struct service_config {
   std::chrono::milliseconds shutdown_timeout{30000};
   std::string group_instance_id;
   int embedded_partitions = 4;
+  /// How often the group's health is asked of the brokers (0: never).
+  std::chrono::milliseconds group_health_interval{10000};
   /// `kafka.*` keys without the prefix, passed to librdkafka unchanged.
   std::map<std::string, std::string> kafka;
 

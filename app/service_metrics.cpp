@@ -151,6 +151,41 @@ public:
            "Brokers the consumer is connected to (0: the cluster is unreachable; -1: not known "
            "yet)",
            MetricType::Gauge, static_cast<double>(status.brokers_up.load()));
+    // The group as the brokers see it (kafka/group_health.hpp), as of the
+    // last probe; the same on every instance.
+    const auto& health = c_.group_health();
+    std::vector<ClientMetric::Label> group{{"consumergroup", cfg.group_id}};
+    auto unowned = family("wcoord_group_unowned_partitions",
+                          "Partitions of the subscribed topics that no member of the group owns",
+                          MetricType::Gauge);
+    add(unowned, static_cast<double>(health.unowned_partitions.load()), group);
+    out.push_back(std::move(unowned));
+    auto commit_age = family("wcoord_group_oldest_commit_age_seconds",
+                             "Longest time a partition's committed offset has not moved while "
+                             "records wait after it",
+                             MetricType::Gauge);
+    add(commit_age, health.oldest_commit_age_seconds.load(), group);
+    out.push_back(std::move(commit_age));
+    auto state = family("wcoord_group_state",
+                        "1 for the consumer group's state at the last probe",
+                        MetricType::Gauge);
+    const int current = health.state.load();
+    for (int s = 0; s < kafka::group_state_count; ++s)
+      add(state, s == current ? 1.0 : 0.0,
+          {group[0], {"state", kafka::group_state_name(static_cast<kafka::group_state>(s))}});
+    out.push_back(std::move(state));
+    auto probe_errors = family("wcoord_group_health_probe_errors_total",
+                               "Group health probes that failed (the group metrics keep their "
+                               "last values)",
+                               MetricType::Counter);
+    add(probe_errors, static_cast<double>(health.probe_errors.load()), group);
+    out.push_back(std::move(probe_errors));
+    auto probes = family("wcoord_group_health_probes_total",
+                         "Group health probes that succeeded (flat: the group metrics are stale)",
+                         MetricType::Counter);
+    add(probes, static_cast<double>(health.probes.load()), group);
+    out.push_back(std::move(probes));
+
     auto stats = c_.current_store_stats();
     simple("wcoord_store_size_bytes", "Bytes of the embedded store (SST files and memtables)",
            MetricType::Gauge, static_cast<double>(stats.bytes));
