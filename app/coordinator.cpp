@@ -187,6 +187,27 @@ coordinator::read_document(const document_key& key, std::chrono::milliseconds ti
   return *result;
 }
 
+void coordinator::supervise() {
+  if (!health_ || drained_)
+    return;
+  // Every instance sees the same group; a per-instance delay lets one of
+  // them rejoin first, after which the others see every partition owned.
+  // Long enough that a normal rebalance never looks like a stall.
+  const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+    cfg_.group_health_interval);
+  const auto spread = static_cast<int64_t>(std::hash<std::string>{}(transactional_id()) % 20000);
+  const auto after = std::max<int64_t>(30000, 3 * interval.count()) + spread;
+  auto now = std::chrono::steady_clock::now();
+  if (health_status_->unowned_for_ms.load() < after || now < next_rejoin_)
+    return;
+  module_logger("app")->warn("{} partition(s) of the subscribed topics have had no owner for "
+                             "{} s: rejoining the group to make it assign them",
+                             health_status_->unowned_partitions.load(),
+                             health_status_->unowned_for_ms.load() / 1000);
+  status_->rejoin_requested = true;
+  next_rejoin_ = now + std::chrono::milliseconds(after) + std::chrono::seconds(30);
+}
+
 bool coordinator::drain() {
   if (drained_ || !consumer_)
     return true;

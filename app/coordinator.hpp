@@ -36,6 +36,11 @@ public:
   /// flushes the outputs. True when everything finished within the bound.
   bool drain();
 
+  /// Called periodically by the service's main loop: when the group has
+  /// left partitions without an owner for too long, this instance leaves
+  /// and rejoins it (see kafka/consumer_actor.cpp, rejoin()).
+  void supervise();
+
   const service_config& config() const { return cfg_; }
   /// The address clients use (the embedded cluster's, if any).
   std::string bootstrap_servers() const;
@@ -79,6 +84,7 @@ private:
   std::unique_ptr<pipeline> engine_;
   caf::actor consumer_;
   bool drained_ = false;
+  std::chrono::steady_clock::time_point next_rejoin_{};
   std::unique_ptr<service_metrics> metrics_;
   std::shared_ptr<kafka::group_health_status> health_status_
     = std::make_shared<kafka::group_health_status>();

@@ -88,6 +88,7 @@ int run_command(int argc, char** argv) {
   int sig = 0;
   while (sig == 0) {
     sig = wait_for_termination(std::chrono::milliseconds(200));
+    service.supervise();
     if (service.status().fatal) {
       log->critical("consumer stopped on a fatal error");
       return 1;

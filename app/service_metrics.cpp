@@ -147,6 +147,9 @@ public:
            "Exactly once: rewinds to the committed offsets after an abort or an undrained "
            "revocation",
            MetricType::Counter, static_cast<double>(status.rewinds.load()));
+    simple("wcoord_group_rejoins_total",
+           "Times this instance left and rejoined the group because partitions had no owner",
+           MetricType::Counter, static_cast<double>(status.forced_rejoins.load()));
     simple("wcoord_kafka_brokers_up",
            "Brokers the consumer is connected to (0: the cluster is unreachable; -1: not known "
            "yet)",

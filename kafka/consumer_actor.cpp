@@ -498,7 +498,9 @@ void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
   st.status->commits.fetch_add(1);
   for (int i = 0; offsets && i < offsets->cnt; ++i) {
     auto& e = offsets->elems[i];
-    if (!e.err && e.offset >= 0)
+    // An asynchronous commit may complete after its partition was given
+    // up: its metrics must not come back.
+    if (!e.err && e.offset >= 0 && st.assigned.count({e.topic, e.partition}))
       st.status->update({e.topic, e.partition}, [&](auto& v) { v.committed = e.offset; });
   }
 }

@@ -569,10 +569,13 @@ private:
                    opts_.group_id);
       unowned_since_.reset();
       unowned_logged_ = false;
+      status_.unowned_for_ms.store(0);
       return;
     }
     if (!unowned_since_)
       unowned_since_ = now;
+    status_.unowned_for_ms.store(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - *unowned_since_).count());
     if (now - *unowned_since_ < grace_)
       return;
     if (unowned_logged_ && unowned == last_unowned_ && now - last_unowned_log_ < log_every)

@@ -166,6 +166,9 @@ struct group_health_status {
   std::atomic<int> state{-1};
   std::atomic<uint64_t> probes{0};
   std::atomic<uint64_t> probe_errors{0};
+  /// How long (ms) some partitions have been seen without an owner in a
+  /// Stable group; 0 while every partition has one.
+  std::atomic<int64_t> unowned_for_ms{0};
 };
 
 struct group_health_options {
