@@ -238,7 +238,9 @@ void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
   if (st.feed)
     st.feed->flush();
   // Transactions committed while we drain carry this rebalance's generation.
-  if (txn)
+  // Not while closing: librdkafka answers that request from its main
+  // thread, which is busy closing the group then.
+  if (txn && !st.closing_deadline)
     txn->update_group_metadata(st.rk.get());
   bool drained = false;
   auto deadline = st.closing_deadline ? *st.closing_deadline
