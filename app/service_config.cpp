@@ -80,6 +80,21 @@ option duration_opt(const char* key, const char* def, const char* help,
           }};
 }
 
+option bool_opt(const char* key, const char* def, const char* help,
+                bool service_config::*member) {
+  return {key, def, help,
+          [=](service_config& c, const std::string& v)
+            -> std::optional<std::string> {
+            if (v != "true" && v != "false")
+              return bad(key, v, "true | false");
+            c.*member = v == "true";
+            return std::nullopt;
+          },
+          [member](const service_config& c) {
+            return std::string(c.*member ? "true" : "false");
+          }};
+}
+
 option size_opt(const char* key, const char* def, const char* help,
                 size_t service_config::*member, size_t min = 1) {
   return {key, def, help,
@@ -156,8 +171,32 @@ const std::vector<option>& options() {
     size_opt("max.inflight.records", "10000",
              "unfinished records per partition before it pauses",
              &service_config::max_inflight),
-    string_opt("http.listen", "0.0.0.0:9464", "metrics, health and document reads",
+    string_opt("http.listen", "0.0.0.0:9464",
+               "metrics and probes (/metrics /healthz /readyz), host:port",
                &service_config::http_listen),
+    {"http.threads", "64",
+     "worker threads per HTTP listener: connections served at once (slow clients hold one each)",
+     [](service_config& c, const std::string& v) -> std::optional<std::string> {
+       int n = 0;
+       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+       if (ec != std::errc{} || end != v.data() + v.size() || n < 1 || n > 1024)
+         return bad("http.threads", v, "1..1024");
+       c.http_threads = n;
+       return std::nullopt;
+     },
+     [](const service_config& c) { return std::to_string(c.http_threads); }},
+    duration_opt("http.request.timeout", "5s",
+                 "a client must send its request and take the answer within this",
+                 &service_config::http_request_timeout),
+    bool_opt("http.docs.enabled", "false",
+             "serve GET /v1/docs/{index}/{id} (document sources)",
+             &service_config::http_docs_enabled),
+    string_opt("http.docs.listen", "(http.listen)",
+               "own listener for document reads, host:port",
+               &service_config::http_docs_listen),
+    string_opt("http.docs.token.file", "",
+               "file with the bearer token document reads must present",
+               &service_config::http_docs_token_file),
     choice_opt("log.format", "text", "text or json (one object per line)",
                &service_config::log_format, {"text", "json"}),
     choice_opt("log.level", "info", "trace, debug, info, warn, error",
@@ -170,14 +209,8 @@ const std::vector<option>& options() {
              &service_config::block_cache_bytes),
     size_opt("store.write.buffer.bytes", "33554432",
              "RocksDB memtable budget", &service_config::write_buffer_bytes),
-    {"store.sync", "false", "fsync every store commit (power-loss safety)",
-     [](service_config& c, const std::string& v) -> std::optional<std::string> {
-       if (v != "true" && v != "false")
-         return bad("store.sync", v, "true | false");
-       c.store_sync = v == "true";
-       return std::nullopt;
-     },
-     [](const service_config& c) { return std::string(c.store_sync ? "true" : "false"); }},
+    bool_opt("store.sync", "false", "fsync every store commit (power-loss safety)",
+             &service_config::store_sync),
     duration_opt("shutdown.timeout", "30s", "bound on the graceful drain at SIGTERM",
                  &service_config::shutdown_timeout),
     string_opt("group.instance.id", "", "static group membership (e.g. the pod name)",
@@ -289,6 +322,16 @@ std::optional<std::string> load_config(const config_sources& src,
     return "set either topics or topics.regex, not both";
   if (out.group_id.empty())
     return "group.id must not be empty";
+  if (!out.http_docs_enabled
+      && (!out.http_docs_listen.empty() || !out.http_docs_token_file.empty()))
+    return "http.docs.listen and http.docs.token.file apply to document reads, "
+           "which are off: set http.docs.enabled=true";
+  // Port 0 (a free port each) may appear twice.
+  bool any_port = out.http_listen.size() >= 2
+                  && out.http_listen.compare(out.http_listen.size() - 2, 2, ":0") == 0;
+  if (!out.http_docs_listen.empty() && out.http_docs_listen == out.http_listen && !any_port)
+    return "http.docs.listen must differ from http.listen (leave it empty to serve "
+           "document reads on http.listen)";
   return std::nullopt;
 }
 

@@ -28,7 +28,19 @@ struct service_config {
   std::chrono::milliseconds idle_timeout{120000};
   size_t entity_limit = 100000;
   size_t max_inflight = 10000;
+  /// Metrics and probes (/metrics, /healthz, /readyz); reachable by design.
   std::string http_listen = "0.0.0.0:9464";
+  /// Worker threads of each HTTP listener: connections served at once.
+  int http_threads = 64;
+  /// A client must send its request, and take the answer, within this.
+  std::chrono::milliseconds http_request_timeout{5000};
+  /// GET /v1/docs/{index}/{id} serves document sources: off unless asked for.
+  bool http_docs_enabled = false;
+  /// Its own listener (host:port); empty: on http_listen.
+  std::string http_docs_listen;
+  /// A file holding the bearer token document reads must present; empty:
+  /// none. The token itself is never a configuration value (nor logged).
+  std::string http_docs_token_file;
   std::string log_format = "text";
   std::string log_level = "info";
   size_t max_record_bytes = 1 << 20;

@@ -192,7 +192,8 @@ records.append((b"c", b'{"index":"' + INDEX.encode() + b'","id":"c","version":"x
 state = tempfile.mkdtemp()
 coord = txn = None
 try:
-    coord = Coordinator(WCOORD, group, topic, state)
+    # Document reads are off by default (issue 8); this test reads them on http.listen.
+    coord = Coordinator(WCOORD, group, topic, state, extra=("--set", "http.docs.enabled=true"))
     wait_until(lambda: coord.saw(r"http listening on \S+:\d+") or coord.proc.poll() is not None, 60,
                "the http listener")
     addr = re.search(r"http listening on (\S+:\d+)", coord.log())

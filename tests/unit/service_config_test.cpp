@@ -96,3 +96,55 @@ TEST_CASE("unknown keys and bad values are errors that say what is valid") {
   missing.file = "/nonexistent/wcoord.properties";
   CHECK(load_config(missing, d));
 }
+
+TEST_CASE("the HTTP surface: probes open, document reads off unless asked for") {
+  service_config c;
+  config_sources src;
+  src.use_environment = false;
+  REQUIRE_FALSE(load_config(src, c));
+  CHECK(c.http_listen == "0.0.0.0:9464");
+  CHECK(c.http_threads == 64);
+  CHECK(c.http_request_timeout.count() == 5000);
+  CHECK_FALSE(c.http_docs_enabled);
+  CHECK(c.http_docs_listen.empty());
+  CHECK(c.http_docs_token_file.empty());
+
+  src.overrides = {"http.docs.enabled=true", "http.docs.listen=127.0.0.1:9465",
+                   "http.docs.token.file=/run/secrets/docs-token", "http.threads=8",
+                   "http.request.timeout=2s"};
+  service_config d;
+  REQUIRE_FALSE(load_config(src, d));
+  CHECK(d.http_docs_enabled);
+  CHECK(d.http_docs_listen == "127.0.0.1:9465");
+  CHECK(d.http_docs_token_file == "/run/secrets/docs-token");
+  CHECK(d.http_threads == 8);
+  CHECK(d.http_request_timeout.count() == 2000);
+  // The token file's path is shown; the token itself is never configuration.
+  bool shown = false;
+  for (auto& line : describe_config(d))
+    shown |= line == "http.docs.token.file=/run/secrets/docs-token";
+  CHECK(shown);
+
+  for (const char* bad : {"http.threads=0", "http.threads=5000", "http.threads=many",
+                          "http.request.timeout=0", "http.request.timeout=soon",
+                          "http.docs.enabled=yes"}) {
+    INFO(bad);
+    service_config e;
+    src.overrides = {bad};
+    CHECK(load_config(src, e));
+  }
+  // A listener or token for document reads that are off is a mistake.
+  for (const char* orphan : {"http.docs.listen=0.0.0.0:9465", "http.docs.token.file=/t"}) {
+    INFO(orphan);
+    service_config e;
+    src.overrides = {orphan};
+    auto err = load_config(src, e);
+    REQUIRE(err);
+    CHECK(err->find("http.docs.enabled=true") != std::string::npos);
+  }
+  service_config e;
+  src.overrides = {"http.docs.enabled=true", "http.docs.listen=0.0.0.0:9464"};
+  auto err = load_config(src, e);
+  REQUIRE(err);
+  CHECK(err->find("must differ from http.listen") != std::string::npos);
+}
