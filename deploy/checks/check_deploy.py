@@ -10,6 +10,10 @@ rendered the Helm chart (one file per scenario in --rendered).
   * the chart keeps wcoord's deployment contract: config keys wcoord knows,
     no credentials in the ConfigMap, RocksDB bounds inside the memory limit,
     grace period above shutdown.timeout, read-only root, non-root, probes;
+  * the HTTP surface: probes on the metrics port, document reads only when
+    enabled and on their own port (never behind the metrics Service), their
+    token from a Secret mount; the NetworkPolicy selects the pods, restricts
+    ingress only, and never opens the document port to every source;
   * every metric that an alert, recording rule or dashboard panel queries is in
     deploy/metrics.txt, with rate()/increase() only over counters and
     deriv()/delta() only over gauges;
@@ -57,9 +61,10 @@ def warn(where: str, msg: str) -> None:
 # Scenarios rendered by scripts/check-deploy and the kinds each must contain.
 BASE_KINDS = {"ConfigMap", "Service", "StatefulSet", "ServiceAccount", "PodDisruptionBudget"}
 SCENARIOS = {
-    "default": {"kinds": BASE_KINDS, "sasl": False},
+    "default": {"kinds": BASE_KINDS | {"NetworkPolicy"}, "sasl": False},
     "all-on": {"kinds": BASE_KINDS | {"ServiceMonitor", "PrometheusRule", "ScaledObject",
-                                      "TriggerAuthentication"}, "sasl": True, "dashboard": True},
+                                      "TriggerAuthentication", "NetworkPolicy"},
+               "sasl": True, "dashboard": True},
     "variant": {"kinds": {"ConfigMap", "Service", "StatefulSet", "ScaledObject"}, "sasl": False},
 }
 CRD_KINDS = {
@@ -96,8 +101,9 @@ STATE_DIR = "/var/lib/wcoord"
 CONFIG_PATH = "/etc/wcoord/wcoord.properties"
 # Keys the chart renders itself; the rest of wcoord's keys are user values.
 CHART_OWNED = {"bootstrap.servers", "group.id", "topics", "topics.regex", "state.dir", "http.listen",
-               "log.format", "log.level", "shutdown.timeout", "store.block.cache.bytes",
-               "store.write.buffer.bytes", "group.instance.id"}
+               "http.threads", "http.request.timeout", "http.docs.enabled", "http.docs.listen",
+               "http.docs.token.file", "log.format", "log.level", "shutdown.timeout",
+               "store.block.cache.bytes", "store.write.buffer.bytes", "group.instance.id"}
 # wcoord keys the chart deliberately does not offer (embedded demo cluster only).
 NOT_OFFERED = {"embedded.partitions"}
 SECRET_MARKERS = ("password", "secret", "jaas", "key.pem", "ssl.key", "token", "credential")
@@ -454,7 +460,8 @@ def check_scenario(name: str, docs: list[dict], ctx: dict) -> None:
     for k, v in props.items():
         if valid_keys is not None and k not in valid_keys and not k.startswith("kafka."):
             error(pw, f"unknown wcoord key {k}; wcoord would stop at start")
-        if any(m in k.lower() for m in SECRET_MARKERS):
+        # A *.file key names a mounted file (http.docs.token.file), not the credential.
+        if any(m in k.lower() for m in SECRET_MARKERS) and not k.endswith(".file"):
             error(pw, f"{k} is a credential; it belongs in a Secret")
     for k in ("bootstrap.servers", "group.id", "state.dir", "http.listen", "shutdown.timeout",
               "store.block.cache.bytes", "store.write.buffer.bytes"):
@@ -484,6 +491,9 @@ def check_scenario(name: str, docs: list[dict], ctx: dict) -> None:
             error(pw, f"RocksDB bounds {rocks} bytes leave no room in the memory limit {limit}")
         if rocks < 64 * 2**20:
             error(pw, f"RocksDB bounds {rocks} bytes are implausibly small")
+
+    check_http_surface(where0, w, c, pod, props, ports, labels, services,
+                       by_kind.get("NetworkPolicy", []))
 
     # PodDisruptionBudget.
     for pdb in by_kind.get("PodDisruptionBudget", []):
@@ -597,6 +607,83 @@ def check_scenario(name: str, docs: list[dict], ctx: dict) -> None:
                 error(dw, "dashboard differs from deploy/grafana/wcoord-dashboard.json")
     elif dash_cms:
         error(where0, "dashboard ConfigMap rendered although disabled")
+
+
+def check_http_surface(where0: str, w: str, c: dict, pod: dict, props: dict, ports: dict,
+                       labels: dict, services: dict, policies: list[dict]) -> None:
+    """Metrics and probes apart from document reads (issue 8): document reads
+    only when enabled, on their own port, never behind the metrics Service,
+    their token from a Secret; the NetworkPolicy selects the pods, leaves egress
+    alone, opens the metrics/probe port and the document port only to named peers."""
+    docs_on = props.get("http.docs.enabled") == "true"
+    for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+        port = ((c.get(kind) or {}).get("httpGet") or {}).get("port")
+        if port not in ("http", ports.get("http")):
+            error(w, f"{kind} must use the metrics/probe port http, got {port!r}")
+    if docs_on:
+        docs_port = props.get("http.docs.listen", ":").rsplit(":", 1)[-1]
+        if "docs" not in ports:
+            error(w, "http.docs.enabled without a container port named docs")
+        elif str(ports["docs"]) != docs_port:
+            error(w, f"container port docs={ports['docs']} differs from http.docs.listen port {docs_port}")
+        if ports.get("docs") == ports.get("http"):
+            error(w, "document reads must not share the metrics/probe port")
+    else:
+        if "docs" in ports:
+            error(w, "container port docs while document reads are off")
+        for k in ("http.docs.listen", "http.docs.token.file"):
+            if k in props:
+                error(w, f"{k} set while http.docs.enabled is not true (wcoord refuses that)")
+    token = props.get("http.docs.token.file")
+    if token:
+        mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+        vols = {v["name"]: v for v in pod.get("volumes", [])}
+        m = mounts.get(os.path.dirname(token))
+        vol = vols.get((m or {}).get("name"), {})
+        if not m or "secret" not in vol:
+            error(w, f"http.docs.token.file {token}: its directory is not a Secret volume mount")
+        else:
+            if m.get("subPath"):
+                error(w, "the token Secret is mounted with subPath: a rotated Secret would never arrive")
+            if not m.get("readOnly"):
+                error(w, "the token Secret must be mounted readOnly")
+            items = {i.get("path") for i in vol["secret"].get("items") or []}
+            if items and os.path.basename(token) not in items:
+                error(w, f"the token Secret volume has no item {os.path.basename(token)}")
+    for s in services.values():
+        if (s["metadata"].get("labels") or {}).get("app.kubernetes.io/component") != "metrics":
+            continue
+        for p in s["spec"].get("ports", []):
+            if p.get("targetPort") in ("docs", ports.get("docs")) and ports.get("docs"):
+                error(f"{where0} Service/{s['metadata']['name']}",
+                      "the metrics Service exposes the document port")
+
+    for np in policies:
+        nw = f"{where0} NetworkPolicy/{np['metadata']['name']}"
+        spec = np.get("spec") or {}
+        if not selects((spec.get("podSelector") or {}).get("matchLabels"), labels) \
+                or not (spec.get("podSelector") or {}).get("matchLabels"):
+            error(nw, "podSelector does not select the release's pods")
+        if spec.get("policyTypes") != ["Ingress"]:
+            error(nw, f"policyTypes {spec.get('policyTypes')}: Ingress only (egress to Kafka and DNS stays open)")
+        metrics_open = False
+        for n, rule in enumerate(spec.get("ingress") or []):
+            rports = rule.get("ports") or []
+            if not rports:
+                error(nw, f"ingress rule {n} names no port: it would open every port")
+            for p in rports:
+                if p.get("port") not in ports and p.get("port") not in ports.values():
+                    error(nw, f"ingress rule {n}: port {p.get('port')!r} is not a container port")
+                if p.get("port") in ("http", ports.get("http")):
+                    metrics_open = True
+                if p.get("port") in ("docs", ports.get("docs")) and ports.get("docs") \
+                        and not rule.get("from"):
+                    error(nw, f"ingress rule {n} opens the document port to every source")
+        if not metrics_open:
+            error(nw, "no ingress rule for the metrics/probe port: Prometheus could not scrape")
+        if docs_on and not any(p.get("port") in ("docs", ports.get("docs"))
+                               for r in spec.get("ingress") or [] for p in r.get("ports") or []):
+            warn(nw, "document reads are on but no pod may reach their port (networkPolicy.docs.from)")
 
 
 def check_prometheus_rule(pr: dict, where: str, ctx: dict, metrics_service: dict | None) -> None:

@@ -123,8 +123,12 @@ arrive as float64), booleans lower-case, strings verbatim but single-line. */}}
 
 {{/* Keys the chart sets itself (from other values or the pod's environment). */}}
 {{- define "wcoord.chartOwnedKeys" -}}
-bootstrap.servers group.id topics topics.regex state.dir http.listen log.format log.level shutdown.timeout store.block.cache.bytes store.write.buffer.bytes group.instance.id
+bootstrap.servers group.id topics topics.regex state.dir http.listen http.threads http.request.timeout http.docs.enabled http.docs.listen http.docs.token.file log.format log.level shutdown.timeout store.block.cache.bytes store.write.buffer.bytes group.instance.id
 {{- end -}}
+
+{{/* Where the bearer token of document reads is mounted (http.docs.token.file). */}}
+{{- define "wcoord.docsTokenDir" -}}/etc/wcoord-docs{{- end -}}
+{{- define "wcoord.docsTokenPath" -}}{{ include "wcoord.docsTokenDir" . }}/token{{- end -}}
 
 {{/* Checks run by every template that depends on them (the first failure stops rendering). */}}
 {{- define "wcoord.validate" -}}
@@ -166,6 +170,14 @@ bootstrap.servers group.id topics topics.regex state.dir http.listen log.format 
 {{- end -}}
 {{- if and .Values.keda.enabled (gt (int64 .Values.keda.minReplicaCount) (int64 .Values.keda.maxReplicaCount)) -}}
 {{- fail "keda.minReplicaCount must not exceed keda.maxReplicaCount" -}}
+{{- end -}}
+{{- with .Values.http.docs -}}
+{{- if and .enabled (not .tokenSecret.name) (not .allowWithoutToken) -}}
+{{- fail "http.docs.enabled serves every document's source: it needs http.docs.tokenSecret.name (a Secret with the bearer token), or http.docs.allowWithoutToken=true to rely on networkPolicy.docs.from alone" -}}
+{{- end -}}
+{{- if and .enabled (eq (int64 .port) (int64 $.Values.http.port)) -}}
+{{- fail "http.docs.port must differ from http.port: document reads have a listener of their own" -}}
+{{- end -}}
 {{- end -}}
 {{- if lt (int64 .Values.shutdownTimeoutSeconds) 1 -}}
 {{- fail "shutdownTimeoutSeconds must be at least 1" -}}
