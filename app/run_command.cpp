@@ -75,7 +75,7 @@ int run_command(int argc, char** argv) {
     log->critical("cannot start: {}", e.what());
     return 1;
   }
-  log->info("http listening on {} (/metrics /healthz /readyz /v1/docs)", http->address());
+  log->info("http listening on {} (/metrics /healthz /readyz)", http->address());
   if (service.embedded()) {
     // Other programs produce to the embedded cluster at this address.
     std::cout << "embedded Kafka bootstrap servers: " << service.bootstrap_servers()
