@@ -1,6 +1,7 @@
 #include "kafka/group_health.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <regex>
 #include <sstream>
@@ -28,6 +29,156 @@ const char* group_state_name(group_state s) {
       break;
   }
   return "Unknown";
+}
+
+group_state parse_group_state(const std::string& name) {
+  static const std::pair<const char*, group_state> names[] = {
+    {"Stable", group_state::stable},
+    {"PreparingRebalance", group_state::preparing_rebalance},
+    {"CompletingRebalance", group_state::completing_rebalance},
+    {"AwaitingSync", group_state::completing_rebalance},
+    {"Empty", group_state::empty},
+    {"Dead", group_state::dead},
+  };
+  auto same = [](const std::string& a, const char* b) {
+    size_t i = 0;
+    for (; i < a.size() && b[i]; ++i)
+      if (std::tolower(static_cast<unsigned char>(a[i]))
+          != std::tolower(static_cast<unsigned char>(b[i])))
+        return false;
+    return i == a.size() && !b[i];
+  };
+  for (auto& [n, s] : names)
+    if (same(name, n))
+      return s;
+  return group_state::unknown;
+}
+
+namespace {
+
+/// Reads big-endian fields from bytes it never reads past.
+class wire_reader {
+public:
+  wire_reader(const unsigned char* p, size_t n) : p_(p), left_(n) {}
+
+  size_t left() const { return left_; }
+
+  bool i16(int16_t& v) {
+    uint64_t u;
+    if (!be(2, u))
+      return false;
+    v = static_cast<int16_t>(static_cast<uint16_t>(u));
+    return true;
+  }
+  bool i32(int32_t& v) {
+    uint64_t u;
+    if (!be(4, u))
+      return false;
+    v = static_cast<int32_t>(static_cast<uint32_t>(u));
+    return true;
+  }
+  bool bytes(size_t n, const unsigned char*& out) {
+    if (n > left_)
+      return false;
+    out = p_;
+    p_ += n;
+    left_ -= n;
+    return true;
+  }
+
+private:
+  bool be(size_t n, uint64_t& u) {
+    const unsigned char* b;
+    if (!bytes(n, b))
+      return false;
+    u = 0;
+    for (size_t i = 0; i < n; ++i)
+      u = (u << 8) | b[i];
+    return true;
+  }
+
+  const unsigned char* p_;
+  size_t left_;
+};
+
+} // namespace
+
+std::optional<std::vector<topic_partition>>
+decode_member_assignment(const void* data, size_t size, std::string* error) {
+  auto fail = [&](std::string why) -> std::optional<std::vector<topic_partition>> {
+    if (error)
+      *error = std::move(why) + " (" + std::to_string(size) + " byte(s))";
+    return std::nullopt;
+  };
+  std::vector<topic_partition> out;
+  if (size == 0)
+    return out; // nothing assigned
+  if (!data)
+    return fail("no bytes");
+  wire_reader r{static_cast<const unsigned char*>(data), size};
+  int16_t version;
+  if (!r.i16(version))
+    return fail("truncated version");
+  if (version < 0)
+    return fail("negative version " + std::to_string(version));
+  int32_t topics;
+  if (!r.i32(topics))
+    return fail("truncated topic count");
+  // Each topic takes 6 bytes at least (name length, partition count).
+  if (topics < 0 || static_cast<uint64_t>(topics) * 6 > r.left())
+    return fail("impossible topic count " + std::to_string(topics));
+  for (int32_t t = 0; t < topics; ++t) {
+    int16_t len;
+    const unsigned char* name;
+    if (!r.i16(len))
+      return fail("truncated topic name");
+    if (len <= 0)
+      return fail("topic name of length " + std::to_string(len));
+    if (!r.bytes(static_cast<size_t>(len), name))
+      return fail("truncated topic name");
+    std::string topic(reinterpret_cast<const char*>(name), static_cast<size_t>(len));
+    int32_t count;
+    if (!r.i32(count))
+      return fail("truncated partition count of " + topic);
+    if (count < 0 || static_cast<uint64_t>(count) * 4 > r.left())
+      return fail("impossible partition count " + std::to_string(count) + " of " + topic);
+    for (int32_t k = 0; k < count; ++k) {
+      int32_t partition;
+      if (!r.i32(partition))
+        return fail("truncated partitions of " + topic);
+      if (partition < 0)
+        return fail("negative partition " + std::to_string(partition) + " of " + topic);
+      out.push_back({topic, partition});
+    }
+  }
+  // User data: written by every version, but a member that ends the
+  // assignment with its partitions is understood all the same.
+  if (r.left() > 0) {
+    int32_t user;
+    const unsigned char* ignored;
+    if (!r.i32(user))
+      return fail("truncated user data length");
+    if (user < -1 || (user > 0 && !r.bytes(static_cast<size_t>(user), ignored)))
+      return fail("user data of length " + std::to_string(user) + " with "
+                  + std::to_string(r.left()) + " byte(s) left");
+  }
+  return out;
+}
+
+group_state unlisted_group::observe(bool has_committed_offsets, health_clock::time_point now) {
+  if (has_committed_offsets) {
+    listed(); // it exists: the brokers' answer was incomplete
+    return group_state::unknown;
+  }
+  if (!since_)
+    since_ = now;
+  ++probes_;
+  return probes_ >= 2 && now - *since_ >= confirm_ ? group_state::dead : group_state::unknown;
+}
+
+void unlisted_group::listed() {
+  since_.reset();
+  probes_ = 0;
 }
 
 std::vector<std::string> subscribed_topics(const std::vector<std::string>& configured,
@@ -202,11 +353,11 @@ namespace {
 struct topic_deleter {
   void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
 };
-struct options_deleter {
-  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
+struct group_list_deleter {
+  void operator()(const rd_kafka_group_list* l) const { rd_kafka_group_list_destroy(l); }
 };
 using topic_ptr = std::unique_ptr<rd_kafka_topic_t, topic_deleter>;
-using admin_options_ptr = std::unique_ptr<rd_kafka_AdminOptions_t, options_deleter>;
+using group_list_ptr = std::unique_ptr<const rd_kafka_group_list, group_list_deleter>;
 
 constexpr auto log_every = std::chrono::seconds(60);
 
@@ -215,10 +366,20 @@ struct probe_error {
   std::string what;
 };
 
-/// The brokers' side of a probe: one consumer-type client that never joins
-/// the group (it uses the group id only to find the coordinator and to read
-/// ahead of committed offsets with assign()), plus the state kept between
-/// probes. Used by one thread only.
+/// The brokers' side of a probe: two consumer-type clients that never join
+/// the group, plus the state kept between probes. Used by one thread only.
+///  * rk_, with the group's isolation level: metadata, the group's
+///    description (rd_kafka_list_groups: ListGroups to every broker, then
+///    DescribeGroups to the one that lists the group, without the admin
+///    coordinator path), watermarks, and reads ahead of committed offsets
+///    with assign() (which needs the group id);
+///  * offsets_rk_, read_uncommitted: the committed offsets, fetched with
+///    rd_kafka_committed() through its consumer group handler (OffsetFetch
+///    to the coordinator it finds). librdkafka asks for stable offsets
+///    exactly when isolation.level is read_committed; under exactly-once
+///    the group's offsets are almost always pending in an open transaction,
+///    which a stable read waits for, and the last committed ones are what
+///    the age needs.
 class prober {
 public:
   prober(const group_health_options& opts, group_health_status& status,
@@ -248,7 +409,9 @@ public:
       failed(now, e.what());
     }
     if (rk_)
-      rd_kafka_poll(rk_.get(), 0); // serves the client's error events
+      rd_kafka_poll(rk_.get(), 0); // serves the clients' error events
+    if (offsets_rk_)
+      rd_kafka_poll(offsets_rk_.get(), 0);
   }
 
 private:
@@ -264,40 +427,62 @@ private:
     failing_ = true;
   }
 
-  void connect() {
-    if (rk_)
-      return;
+  /// Properties of a consumer-type client with the group's id that never
+  /// subscribes (so never joins) and never commits.
+  std::map<std::string, std::string> client_props() const {
     auto p = opts_.props;
     p.erase("group.instance.id");
     p.erase("transactional.id");
-    p["group.id"] = opts_.group_id; // never subscribes: it does not join
+    p["group.id"] = opts_.group_id;
     p["enable.auto.commit"] = "false";
     p["enable.auto.offset.store"] = "false";
-    p["enable.partition.eof"] = "true";
-    p["auto.offset.reset"] = "earliest";
     p["statistics.interval.ms"] = "0";
-    p["queued.max.messages.kbytes"] = "1024";
     // The probe asks for metadata itself; a long periodic refresh meant for
     // the consumer (up to an hour) made librdkafka's leader lookups for
     // the watermark queries take seconds.
     p.erase("topic.metadata.refresh.interval.ms");
     p.erase("metadata.max.age.ms");
+    return p;
+  }
+
+  void connect() {
     std::string err;
-    rk_ = make_client(RD_KAFKA_CONSUMER, p, err);
-    if (!rk_)
-      throw probe_error{"cannot create the client: " + err};
-    // Explicit topics are asked for by name ("locally known topics"); a
-    // regex needs the whole cluster's list.
-    if (opts_.topics_regex.empty())
-      for (auto& t : opts_.topics)
-        topics_.emplace_back(rd_kafka_topic_new(rk_.get(), t.c_str(), nullptr));
+    if (!rk_) {
+      auto p = client_props();
+      p["enable.partition.eof"] = "true";
+      p["auto.offset.reset"] = "earliest";
+      p["queued.max.messages.kbytes"] = "1024";
+      rk_ = make_client(RD_KAFKA_CONSUMER, p, err);
+      if (!rk_)
+        throw probe_error{"cannot create the client: " + err};
+      // Explicit topics are asked for by name ("locally known topics"); a
+      // regex needs the whole cluster's list.
+      if (opts_.topics_regex.empty())
+        for (auto& t : opts_.topics)
+          topics_.emplace_back(rd_kafka_topic_new(rk_.get(), t.c_str(), nullptr));
+    }
+    if (!offsets_rk_) {
+      auto p = client_props();
+      p["isolation.level"] = "read_uncommitted"; // OffsetFetch without require_stable
+      offsets_rk_ = make_client(RD_KAFKA_CONSUMER, p, err);
+      if (!offsets_rk_)
+        throw probe_error{"cannot create the offsets client: " + err};
+    }
   }
 
   void probe(health_clock::time_point now) {
     auto partitions = subscribed_partitions();
-    auto group = describe_group();
-    auto unowned = unowned_partitions(partitions, group);
+    bool listed = true;
+    auto group = describe_group(listed);
     auto committed = committed_offsets(partitions);
+    if (listed) {
+      unlisted_.listed();
+    } else {
+      bool has_offsets = std::any_of(committed.begin(), committed.end(),
+                                     [](auto& c) { return c.second >= 0; });
+      group.state = unlisted_.observe(has_offsets, now);
+    }
+    auto unowned = unowned_partitions(partitions, group);
 
     std::vector<std::pair<topic_partition, int64_t>> to_read; // from
     struct view {
@@ -394,132 +579,133 @@ private:
     return out;
   }
 
-  admin_options_ptr admin_options(rd_kafka_admin_op_t op) {
-    admin_options_ptr o{rd_kafka_AdminOptions_new(rk_.get(), op)};
-    char errstr[256];
-    rd_kafka_AdminOptions_set_request_timeout(o.get(), timeout_ms(), errstr, sizeof(errstr));
-    return o;
-  }
-
-  /// Waits for the single result of an admin request on its own queue.
-  event_ptr await(rd_kafka_queue_t* q, const char* what) {
-    // librdkafka answers with a timeout error after request_timeout; wait
-    // a little longer than that for its answer.
-    event_ptr ev{rd_kafka_queue_poll(q, timeout_ms() + 2000)};
-    if (!ev)
-      throw probe_error{std::string(what) + ": no answer"};
-    if (rd_kafka_event_error(ev.get()))
-      throw probe_error{std::string(what) + ": " + rd_kafka_event_error_string(ev.get())};
-    return ev;
-  }
-
-  /// The group coordinator moves (or loads a new group) now and then:
-  /// librdkafka 2.0 reports that instead of asking the new one.
+  /// The group coordinator moves (or loads a new group, or is not known
+  /// yet on a broker that just started) now and then: librdkafka 2.0
+  /// reports that instead of asking the new one.
   static bool coordinator_moving(rd_kafka_resp_err_t e) {
     return e == RD_KAFKA_RESP_ERR_NOT_COORDINATOR
            || e == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS
            || e == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE;
   }
 
-  /// Runs `attempt` (which returns true when done) again, after a short
-  /// pause, while the group coordinator moves.
+  /// Runs `attempt` (which returns nothing when done, or the error for
+  /// the log when the group coordinator moves) again after a short pause
+  /// while the coordinator moves, for up to request_timeout.
   template <class F>
   void with_coordinator_retries(F attempt) {
-    for (int i = 0;; ++i) {
+    const auto pause = std::chrono::milliseconds(250);
+    const auto deadline = health_clock::now() + opts_.request_timeout;
+    for (;;) {
       check_stop();
-      if (attempt(i == 2))
+      auto moving = attempt();
+      if (!moving)
         return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (health_clock::now() + pause >= deadline)
+        throw probe_error{*moving};
+      std::this_thread::sleep_for(pause);
     }
   }
 
-  group_description describe_group() {
+  static std::string str(const char* s) { return s ? s : ""; }
+
+  /// The group's state and members' assignments, from the DescribeGroups
+  /// answer of its coordinator; `listed` false (and nothing else known)
+  /// when no broker lists the group (see unlisted_group).
+  group_description describe_group(bool& listed) {
     group_description out;
-    with_coordinator_retries([&](bool last) {
-      queue_ptr q{rd_kafka_queue_new(rk_.get())};
-      auto o = admin_options(RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
-      const char* groups[] = {opts_.group_id.c_str()};
-      rd_kafka_DescribeConsumerGroups(rk_.get(), groups, 1, o.get(), q.get());
-      auto ev = await(q.get(), "describe group");
-      auto* res = rd_kafka_event_DescribeConsumerGroups_result(ev.get());
-      size_t n = 0;
-      auto** descs = res ? rd_kafka_DescribeConsumerGroups_result_groups(res, &n) : nullptr;
-      if (n != 1)
-        throw probe_error{"describe group: no description of " + opts_.group_id};
-      if (auto* e = rd_kafka_ConsumerGroupDescription_error(descs[0])) {
-        if (!last && coordinator_moving(rd_kafka_error_code(e)))
-          return false;
-        throw probe_error{std::string("describe group: ") + rd_kafka_error_string(e)};
+    with_coordinator_retries([&]() -> std::optional<std::string> {
+      const rd_kafka_group_list* raw = nullptr;
+      auto err = rd_kafka_list_groups(rk_.get(), opts_.group_id.c_str(), &raw, timeout_ms());
+      group_list_ptr list{raw};
+      // _PARTIAL: some broker did not answer ListGroups in time, but the
+      // one that lists the group (its coordinator) described it.
+      if (err && err != RD_KAFKA_RESP_ERR__PARTIAL) {
+        std::string why = std::string("describe group: ") + rd_kafka_err2str(err);
+        if (coordinator_moving(err))
+          return why;
+        throw probe_error{why};
       }
-      out = describe(descs[0]);
-      return true;
+      const rd_kafka_group_info* found = nullptr;
+      for (int i = 0; list && i < list->group_cnt; ++i) {
+        auto& g = list->groups[i];
+        if (str(g.group) != opts_.group_id)
+          continue;
+        if (!found || (found->err && !g.err))
+          found = &g; // while it moves, the old coordinator may list it too
+      }
+      if (!found) {
+        if (err) // not every broker answered: the one that lists it may not have
+          throw probe_error{std::string("describe group: ") + rd_kafka_err2str(err)};
+        listed = false;
+        return std::nullopt;
+      }
+      if (found->err) {
+        std::string why = std::string("describe group: ") + rd_kafka_err2str(found->err);
+        if (coordinator_moving(found->err))
+          return why;
+        throw probe_error{why};
+      }
+      out = describe(*found);
+      return std::nullopt;
     });
     return out;
   }
 
-  static group_description describe(const rd_kafka_ConsumerGroupDescription_t* d) {
+  static group_description describe(const rd_kafka_group_info& g) {
     group_description out;
-    auto state = static_cast<int>(rd_kafka_ConsumerGroupDescription_state(d));
-    out.state = state >= 0 && state < group_state_count ? static_cast<group_state>(state)
-                                                          : group_state::unknown;
-    size_t members = rd_kafka_ConsumerGroupDescription_member_count(d);
-    for (size_t i = 0; i < members; ++i) {
-      auto* m = rd_kafka_ConsumerGroupDescription_member(d, i);
+    out.state = parse_group_state(str(g.state));
+    // Assignments are a consumer group's ("consumer") or none yet ("": no
+    // member joined since the group was created by committing offsets).
+    auto type = str(g.protocol_type);
+    if (g.member_cnt > 0 && !type.empty() && type != "consumer")
+      throw probe_error{"describe group: protocol type \"" + type + "\", not a consumer group"};
+    for (int i = 0; i < g.member_cnt; ++i) {
+      auto& m = g.members[i];
       group_member gm;
-      gm.member_id = rd_kafka_MemberDescription_consumer_id(m);
-      gm.client_id = rd_kafka_MemberDescription_client_id(m);
-      gm.host = rd_kafka_MemberDescription_host(m);
-      if (auto* a = rd_kafka_MemberDescription_assignment(m))
-        if (auto* list = rd_kafka_MemberAssignment_partitions(a))
-          for (int k = 0; k < list->cnt; ++k)
-            gm.assignment.push_back({list->elems[k].topic, list->elems[k].partition});
+      gm.member_id = str(m.member_id);
+      gm.client_id = str(m.client_id);
+      gm.host = str(m.client_host);
+      std::string why;
+      auto size = m.member_assignment_size > 0 ? static_cast<size_t>(m.member_assignment_size) : 0;
+      auto assignment = decode_member_assignment(m.member_assignment, size, &why);
+      if (!assignment)
+        throw probe_error{"describe group: the assignment of member " + gm.member_id + ": " + why};
+      gm.assignment = std::move(*assignment);
       out.members.push_back(std::move(gm));
     }
     return out;
   }
 
-  /// Committed offsets (-1: none). Not require_stable: under exactly-once
-  /// the group's offsets are almost always pending in an open transaction,
-  /// and a stable read would wait for it; the last committed ones are what
-  /// the age needs.
+  /// Committed offsets (-1: none), as last committed: not require_stable
+  /// (offsets_rk_ is read_uncommitted; see the class comment).
   std::map<topic_partition, int64_t> committed_offsets(const std::vector<topic_partition>& tps) {
     std::map<topic_partition, int64_t> out;
     if (tps.empty())
       return out;
     check_stop();
-    partition_list_ptr list{rd_kafka_topic_partition_list_new(static_cast<int>(tps.size()))};
-    for (auto& tp : tps)
-      rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
-    with_coordinator_retries([&](bool last) {
-      queue_ptr q{rd_kafka_queue_new(rk_.get())};
-      auto o = admin_options(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-      error_ptr stable_err{rd_kafka_AdminOptions_set_require_stable_offsets(o.get(), 0)};
-      auto* req = rd_kafka_ListConsumerGroupOffsets_new(opts_.group_id.c_str(), list.get());
-      rd_kafka_ListConsumerGroupOffsets(rk_.get(), &req, 1, o.get(), q.get());
-      rd_kafka_ListConsumerGroupOffsets_destroy(req);
-      auto ev = await(q.get(), "committed offsets");
-      auto* res = rd_kafka_event_ListConsumerGroupOffsets_result(ev.get());
-      size_t n = 0;
-      auto** groups = res ? rd_kafka_ListConsumerGroupOffsets_result_groups(res, &n) : nullptr;
-      if (n != 1)
-        throw probe_error{"committed offsets: no answer for " + opts_.group_id};
-      if (auto* e = rd_kafka_group_result_error(groups[0])) {
-        if (!last && coordinator_moving(rd_kafka_error_code(e)))
-          return false;
-        throw probe_error{std::string("committed offsets: ") + rd_kafka_error_string(e)};
+    with_coordinator_retries([&]() -> std::optional<std::string> {
+      partition_list_ptr list{rd_kafka_topic_partition_list_new(static_cast<int>(tps.size()))};
+      for (auto& tp : tps)
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+      auto err = rd_kafka_committed(offsets_rk_.get(), list.get(), timeout_ms());
+      if (err) {
+        std::string why = std::string("committed offsets: ") + rd_kafka_err2str(err);
+        if (coordinator_moving(err))
+          return why;
+        throw probe_error{why};
       }
-      auto* parts = rd_kafka_group_result_partitions(groups[0]);
-      for (int i = 0; parts && i < parts->cnt; ++i) {
-        auto& e = parts->elems[i];
+      for (int i = 0; i < list->cnt; ++i) {
+        auto& e = list->elems[i];
         if (e.err) {
-          if (!last && coordinator_moving(e.err))
-            return false;
-          throw probe_error{std::string("committed offset of ") + e.topic + " ["
-                            + std::to_string(e.partition) + "]: " + rd_kafka_err2str(e.err)};
+          std::string why = std::string("committed offset of ") + e.topic + " ["
+                            + std::to_string(e.partition) + "]: " + rd_kafka_err2str(e.err);
+          if (coordinator_moving(e.err))
+            return why;
+          throw probe_error{why};
         }
         out[{e.topic, e.partition}] = e.offset >= 0 ? e.offset : -1;
       }
-      return true;
+      return std::nullopt;
     });
     for (auto& tp : tps)
       out.try_emplace(tp, -1);
@@ -633,7 +819,9 @@ private:
   std::chrono::milliseconds grace_;
   // Handles first: the topic handles go before the client (handles.hpp).
   client_ptr rk_;
+  client_ptr offsets_rk_;
   std::vector<topic_ptr> topics_;
+  unlisted_group unlisted_;
   commit_age_tracker tracker_;
   readable_cache readable_;
   bool failing_ = false;

@@ -5,16 +5,25 @@
 // added to a topic that no member was given, a group nobody is in):
 //
 //  * unowned partitions: partitions of the subscribed topics that no member
-//    of the group has in its assignment (DescribeConsumerGroups), counted
-//    when the group is Stable (all of them when it is Empty or Dead; kept
-//    as they were while it rebalances, when the brokers publish no
-//    assignments);
+//    of the group has in its assignment (the coordinator's DescribeGroups
+//    answer), counted when the group is Stable (all of them when it is
+//    Empty or Dead; kept as they were while it rebalances, when the brokers
+//    publish no assignments);
 //  * commit age: per partition, how long its committed offset has not
 //    moved while records a consumer of the group could read wait after it
 //    (0 when there are none); the oldest is exported.
 //
-// The pure parts (topic selection, ownership, the age tracker) are
-// separate from the thread that asks the brokers, for the unit tests.
+// The pure parts (topic selection, ownership, decoding assignments, the age
+// tracker) are separate from the thread that asks the brokers, for the unit
+// tests.
+//
+// No coordinator-targeted Admin API (DescribeConsumerGroups,
+// ListConsumerGroupOffsets, ...) is used: in librdkafka up to at least
+// 2.0.2 a failed request of that kind (a dropped connection, a timeout)
+// frees an object that is used again afterwards, which aborts the process
+// (librdkafka issue #4605, rd_kafka_admin_coord_request). The group is
+// described with the legacy rd_kafka_list_groups() and the committed offsets
+// are read with rd_kafka_committed() on a consumer that never joins.
 
 #include <atomic>
 #include <chrono>
@@ -51,6 +60,11 @@ constexpr int group_state_count = 6;
 /// The name Kafka gives the state ("Stable", "PreparingRebalance", ...).
 const char* group_state_name(group_state s);
 
+/// The state a broker names `name` in a DescribeGroups answer (any case;
+/// "AwaitingSync" is the name older brokers gave CompletingRebalance);
+/// unknown for any other name.
+group_state parse_group_state(const std::string& name);
+
 struct group_member {
   std::string member_id;
   std::string client_id;
@@ -61,6 +75,45 @@ struct group_member {
 struct group_description {
   group_state state = group_state::unknown;
   std::vector<group_member> members;
+};
+
+/// The partitions in a member's assignment as the group's coordinator keeps
+/// it for a consumer group (protocol type "consumer"): Kafka's
+/// ConsumerProtocol Assignment, big-endian: int16 version; int32 topic
+/// count, and per topic an int16-length name and an int32 count of int32
+/// partitions; then int32-length user data (-1: none). No bytes at all is a
+/// member that was given nothing (or not yet). Bytes after the user data
+/// (fields of a later version) are ignored. Malformed bytes (truncated,
+/// negative or impossible counts, an empty topic name, a negative
+/// partition) give nullopt and, when `error` is given, the reason.
+std::optional<std::vector<topic_partition>>
+decode_member_assignment(const void* data, size_t size, std::string* error = nullptr);
+
+/// What a group is that no broker lists (rd_kafka_list_groups finds no
+/// description of it). Brokers list every group that has members or
+/// committed offsets, and describe any other as Dead; but a broker that just
+/// started answers ListGroups before it has loaded its groups, and
+/// rd_kafka_list_groups keeps only the last broker's error (the
+/// coordinator's failure can hide behind another broker's answer). So the
+/// group counts as Dead only when nobody has listed it for `confirm` and 2
+/// probes at least while no committed offset of it was seen (a group that
+/// has one is listed: such an answer was incomplete); until then its state
+/// is unknown.
+class unlisted_group {
+public:
+  explicit unlisted_group(std::chrono::milliseconds confirm = std::chrono::seconds(10))
+    : confirm_(confirm) {}
+
+  /// One probe that found no description of the group.
+  group_state observe(bool has_committed_offsets, health_clock::time_point now);
+
+  /// A probe found the group's description.
+  void listed();
+
+private:
+  std::chrono::milliseconds confirm_;
+  std::optional<health_clock::time_point> since_;
+  int probes_ = 0;
 };
 
 /// The topics the group consumes among the `existing` ones: the configured

@@ -15,6 +15,11 @@ production and ended the way an operator ends it:
     metadata refresh, every 5 minutes): unowned = 2 and their age grows; a second
     instance joining (scale-out) rebalances the group, which takes them,
     and both metrics return to 0;
+  * offsets of the group pending in an open transaction (under
+    exactly-once they almost always are): a stable offset read
+    (require_stable, what librdkafka asks for when isolation.level is
+    read_committed) waits for the transaction to end; the probe reads the
+    last committed offsets instead and keeps working;
   * a member that holds partitions but stopped consuming (a plain consumer
     of the same group, cooperative-sticky like wcoord, that no longer
     polls): it is an owner, so unowned stays 0, but the age of its
@@ -30,7 +35,7 @@ import tempfile
 import urllib.error
 import urllib.request
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from harness import BOOTSTRAP, Coordinator, check, failures, finish, group_lag, unique, wait_until
@@ -143,7 +148,31 @@ for f in admin.create_topics([NewTopic(topic, num_partitions=2, replication_fact
                               NewTopic(group + ".dlq", num_partitions=4, replication_factor=1)]).values():
     f.result(30)
 
-a = b = stalled = None
+def probes_without_errors(inst, n, timeout, what):
+    """`n` more probes run within `timeout` seconds, none of them failing."""
+    m = inst.metrics()
+    errors = m.get(("wcoord_group_health_probe_errors_total", None), 0)
+    start = m.get(("wcoord_group_health_probes_total", None), 0)
+    wait_until(lambda: inst.probes() >= start + n, timeout, "%d probes %s" % (n, what))
+    m = inst.metrics()
+    check(m.get(("wcoord_group_health_probe_errors_total", None)) == errors,
+          "no probe error %s: %r\n%s" % (what, m, "\n".join(l for l in inst.coord.lines if "group health" in l)))
+
+
+def committed_with(isolation, tps, timeout):
+    """The group's committed offsets as a consumer of `isolation` reads them
+    (librdkafka asks for stable offsets under read_committed), or the error."""
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "isolation.level": isolation,
+                  "enable.auto.commit": False})
+    try:
+        return [(tp.partition, tp.offset) for tp in c.committed(tps, timeout=timeout)]
+    except KafkaException as e:
+        return e.args[0]
+    finally:
+        c.close()
+
+
+a = b = stalled = holder = None
 try:
     a = Instance(group, topic)
     a.coord.wait_assigned()
@@ -154,6 +183,25 @@ try:
           % (m, "\n".join(l for l in a.coord.lines if "group health" in l)))
     check(sum(v for (n, s), v in m.items() if n == "wcoord_group_state") == 1,
           "exactly one state is 1: %r" % m)
+
+    # ---- offsets pending in an open transaction do not block the probe
+    # A transactional producer of its own adds offsets of the group to a
+    # transaction it leaves open (generation -1: the broker takes them from
+    # outside the group), as an exactly-once member does between commits.
+    tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+    outsider = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
+    group_metadata = outsider.consumer_group_metadata()
+    outsider.close()
+    holder = Producer({"bootstrap.servers": BOOTSTRAP, "transactional.id": unique("health-holder")})
+    holder.init_transactions(30)
+    holder.begin_transaction()
+    holder.send_offsets_to_transaction([TopicPartition(topic, 0, 0)], group_metadata, 30)
+    stable = committed_with("read_committed", tps, 3)
+    check(not isinstance(stable, list) and "TIMED_OUT" in str(stable),
+          "a stable offset read waits for the open transaction (else this check shows nothing): %r" % (stable,))
+    probes_without_errors(a, 4, 30, "while offsets of the group are pending in an open transaction")
+    holder.abort_transaction(30)
+    holder = None
 
     produce(topic, {0: 20, 1: 20}, "plain")
     wait_until(lambda: sum(group_lag(group, topic).values()) == 0, 60, "wcoord consumed everything")
@@ -259,6 +307,8 @@ try:
     a.close()
     a = None
 finally:
+    if holder is not None:
+        holder.abort_transaction(30)
     if stalled is not None:
         stalled.close()
     for inst in (b, a):

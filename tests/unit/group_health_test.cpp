@@ -22,7 +22,185 @@ group_member member(const std::string& id, std::vector<topic_partition> assignme
   return {id, "client-" + id, "/127.0.0.1", std::move(assignment)};
 }
 
+/// Kafka's ConsumerProtocol Assignment, written the way Java and
+/// librdkafka clients write it.
+struct assignment_writer {
+  std::vector<unsigned char> bytes;
+
+  assignment_writer& i16(int v) {
+    bytes.push_back(static_cast<unsigned char>((v >> 8) & 0xff));
+    bytes.push_back(static_cast<unsigned char>(v & 0xff));
+    return *this;
+  }
+  assignment_writer& i32(int64_t v) {
+    auto u = static_cast<uint32_t>(v);
+    for (int shift = 24; shift >= 0; shift -= 8)
+      bytes.push_back(static_cast<unsigned char>((u >> shift) & 0xff));
+    return *this;
+  }
+  assignment_writer& str(const std::string& s) {
+    i16(static_cast<int>(s.size()));
+    bytes.insert(bytes.end(), s.begin(), s.end());
+    return *this;
+  }
+  assignment_writer& raw(const std::string& s) {
+    bytes.insert(bytes.end(), s.begin(), s.end());
+    return *this;
+  }
+};
+
+std::vector<unsigned char>
+assignment(int version, const std::vector<std::pair<std::string, std::vector<int>>>& topics,
+           const std::string& user_data = "", bool null_user_data = false) {
+  assignment_writer w;
+  w.i16(version).i32(static_cast<int64_t>(topics.size()));
+  for (auto& [topic, partitions] : topics) {
+    w.str(topic).i32(static_cast<int64_t>(partitions.size()));
+    for (int p : partitions)
+      w.i32(p);
+  }
+  if (null_user_data)
+    w.i32(-1);
+  else
+    w.i32(static_cast<int64_t>(user_data.size())).raw(user_data);
+  return w.bytes;
+}
+
+std::optional<std::vector<topic_partition>> decode(const std::vector<unsigned char>& b,
+                                                   std::string* error = nullptr) {
+  return decode_member_assignment(b.data(), b.size(), error);
+}
+
 } // namespace
+
+TEST_CASE("member assignment: topics and partitions as the coordinator keeps them") {
+  auto a = decode(assignment(0, {{"orders", {0, 2}}, {"other", {5}}}));
+  REQUIRE(a);
+  CHECK(*a == std::vector<topic_partition>{{"orders", 0}, {"orders", 2}, {"other", 5}});
+
+  // Cooperative-sticky (version 1+) writes its generation in the user data.
+  std::string user("\x00\x00\x00\x07", 4);
+  a = decode(assignment(1, {{"t", {3, 1}}}, user));
+  REQUIRE(a);
+  CHECK(*a == std::vector<topic_partition>{{"t", 3}, {"t", 1}});
+  a = decode(assignment(3, {{"t", {0}}}, "", true)); // null user data, a later version
+  REQUIRE(a);
+  CHECK(*a == std::vector<topic_partition>{{"t", 0}});
+}
+
+TEST_CASE("member assignment: nothing assigned") {
+  CHECK(decode_member_assignment(nullptr, 0)->empty()); // no bytes: not (yet) given anything
+  CHECK(decode(assignment(0, {}))->empty());
+  CHECK(decode(assignment(0, {{"t", {}}}))->empty()); // a topic without partitions
+}
+
+TEST_CASE("member assignment: without user data, or with a later version's fields after it") {
+  auto b = assignment(0, {{"t", {1}}});
+  b.resize(b.size() - 4); // ends with the partitions
+  CHECK(*decode(b) == std::vector<topic_partition>{{"t", 1}});
+
+  b = assignment(4, {{"t", {1}}}, "ud");
+  for (unsigned char extra : {0, 0, 0, 9})
+    b.push_back(extra);
+  CHECK(*decode(b) == std::vector<topic_partition>{{"t", 1}});
+}
+
+TEST_CASE("member assignment: malformed bytes are an error") {
+  auto bad = [](const std::vector<unsigned char>& b) {
+    std::string why;
+    auto a = decode(b, &why);
+    CHECK_FALSE(a);
+    CHECK_FALSE(why.empty());
+    return why;
+  };
+  CHECK(bad({0x00}).find("version") != std::string::npos);
+  bad(assignment_writer{}.i16(-1).i32(0).i32(0).bytes);           // negative version
+  bad(assignment_writer{}.i16(0).i32(-1).i32(0).bytes);           // negative topic count
+  bad(assignment_writer{}.i16(0).i32(0x7fffffff).i32(0).bytes);   // more topics than bytes
+  bad(assignment_writer{}.i16(0).i32(1).i16(0).i32(0).i32(0).bytes);  // empty topic name
+  bad(assignment_writer{}.i16(0).i32(1).i16(-1).i32(0).i32(0).bytes); // null topic name
+  bad(assignment_writer{}.i16(0).i32(1).i16(200).raw("t").i32(0).bytes); // name past the end
+  bad(assignment_writer{}.i16(0).i32(1).str("t").i32(-2).i32(0).bytes);  // negative partitions
+  bad(assignment_writer{}.i16(0).i32(1).str("t").i32(1000).i32(0).i32(0).bytes); // too many
+  bad(assignment_writer{}.i16(0).i32(1).str("t").i32(1).i32(-3).i32(0).bytes); // partition -3
+  bad(assignment_writer{}.i16(0).i32(0).i32(10).raw("abc").bytes);    // user data past the end
+  bad(assignment_writer{}.i16(0).i32(0).i32(-2).bytes);               // user data length -2
+  bad(assignment_writer{}.i16(0).i32(0).raw("\x01\x02").bytes);       // truncated length
+}
+
+TEST_CASE("member assignment: every truncation and corruption decodes or fails, never reads past") {
+  auto whole = assignment(1, {{"orders", {0, 1, 2}}, {"payments.eu", {7}}}, "generation");
+  REQUIRE(decode(whole));
+  // Every prefix: an error (or, cut exactly after the partitions, no user data).
+  int decoded = 0;
+  for (size_t n = 1; n < whole.size(); ++n) {
+    std::vector<unsigned char> cut(whole.begin(), whole.begin() + static_cast<long>(n));
+    std::string why;
+    auto a = decode_member_assignment(cut.data(), cut.size(), &why); // in its own buffer (ASan)
+    if (a) {
+      ++decoded;
+      CHECK(a->size() == 4);
+    } else {
+      CHECK_FALSE(why.empty());
+    }
+  }
+  CHECK(decoded == 1);
+  // Every byte set to values that make lengths and counts huge, negative or 0.
+  for (size_t i = 0; i < whole.size(); ++i)
+    for (unsigned char v : {0x00, 0x01, 0x7f, 0x80, 0xff}) {
+      auto b = whole;
+      b[i] = v;
+      std::string why;
+      auto a = decode_member_assignment(b.data(), b.size(), &why);
+      CHECK((a.has_value() || !why.empty()));
+    }
+}
+
+TEST_CASE("group states from their names in a DescribeGroups answer") {
+  CHECK(parse_group_state("Stable") == group_state::stable);
+  CHECK(parse_group_state("PreparingRebalance") == group_state::preparing_rebalance);
+  CHECK(parse_group_state("CompletingRebalance") == group_state::completing_rebalance);
+  CHECK(parse_group_state("AwaitingSync") == group_state::completing_rebalance); // older brokers
+  CHECK(parse_group_state("Empty") == group_state::empty);
+  CHECK(parse_group_state("Dead") == group_state::dead);
+  CHECK(parse_group_state("stable") == group_state::stable);
+  CHECK(parse_group_state("") == group_state::unknown);
+  CHECK(parse_group_state("Stabl") == group_state::unknown);
+  CHECK(parse_group_state("Stable2") == group_state::unknown);
+  CHECK(parse_group_state("Assigning") == group_state::unknown); // KIP-848 states: not ours
+  for (int s = 1; s < group_state_count; ++s) // the names round-trip
+    CHECK(parse_group_state(group_state_name(static_cast<group_state>(s)))
+          == static_cast<group_state>(s));
+}
+
+TEST_CASE("a group no broker lists: Dead once that lasts, with no committed offset") {
+  unlisted_group u{10s};
+  auto t0 = health_clock::now();
+  // A broker that just started lists no group for a moment.
+  CHECK(u.observe(false, t0) == group_state::unknown);
+  CHECK(u.observe(false, t0 + 5s) == group_state::unknown);
+  CHECK(u.observe(false, t0 + 10s) == group_state::dead);
+  CHECK(u.observe(false, t0 + 11s) == group_state::dead);
+
+  u.listed(); // described again: it starts over
+  CHECK(u.observe(false, t0 + 30s) == group_state::unknown);
+  CHECK(u.observe(false, t0 + 40s) == group_state::dead);
+}
+
+TEST_CASE("a group no broker lists: 2 probes at least, and never with a committed offset") {
+  unlisted_group u{10s};
+  auto t0 = health_clock::now();
+  CHECK(u.observe(false, t0) == group_state::unknown); // one probe tells nothing
+  CHECK(u.observe(false, t0 + 60s) == group_state::dead);
+
+  unlisted_group v{10s};
+  CHECK(v.observe(false, t0) == group_state::unknown);
+  // It has offsets, so the brokers list it: that answer was incomplete.
+  CHECK(v.observe(true, t0 + 20s) == group_state::unknown);
+  CHECK(v.observe(false, t0 + 25s) == group_state::unknown); // starts over
+  CHECK(v.observe(false, t0 + 30s) == group_state::unknown);
+  CHECK(v.observe(false, t0 + 35s) == group_state::dead);
+}
 
 TEST_CASE("subscribed topics: configured names that exist") {
   std::vector<std::string> existing{"a", "b", "wcoord.changelog", "__consumer_offsets"};
