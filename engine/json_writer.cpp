@@ -1,5 +1,7 @@
 #include "engine/json_writer.hpp"
 
+#include <algorithm>
+
 namespace wcoord::json {
 
 namespace {
@@ -76,6 +78,53 @@ void append_string(std::string& out, std::string_view s) {
     ++i;
   }
   out += '"';
+}
+
+size_t append_string_prefix(std::string& out, std::string_view s, size_t max_bytes,
+                            size_t max_input) {
+  // First find how much fits, unit by unit (the sizes append_string
+  // writes), then write that prefix with append_string itself: a cut at a
+  // unit boundary leaves every unit before it unchanged.
+  const size_t limit = std::min(s.size(), max_input);
+  size_t room = max_bytes > 2 ? max_bytes - 2 : 0;
+  size_t i = 0;
+  while (i < limit) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t in = 1;
+    size_t escaped = 1;
+    if (c >= 0x80) {
+      size_t n = utf8_sequence_length(s, i);
+      if (n == 0)
+        escaped = 6; // U+FFFD escaped
+      else
+        in = escaped = n;
+    } else if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b'
+               || c == '\f') {
+      escaped = 2;
+    } else if (c < 0x20) {
+      escaped = 6; // a six-byte control escape
+    }
+    if (i + in > limit || escaped > room)
+      break;
+    room -= escaped;
+    i += in;
+  }
+  append_string(out, s.substr(0, i));
+  return i;
+}
+
+std::string_view utf8_prefix(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes)
+    return s;
+  // s[k] is the first byte left out: if it continues a sequence, move the
+  // cut back to that sequence's lead byte (at most 3 bytes back).
+  size_t k = max_bytes;
+  for (int back = 0; k > 0 && back < 3 && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80;
+       ++back)
+    --k;
+  if ((static_cast<unsigned char>(s[k]) & 0xC0) == 0x80)
+    k = max_bytes; // not UTF-8 there anyway
+  return s.substr(0, k);
 }
 
 void append_key(std::string& out, std::string_view key) {

@@ -2,8 +2,12 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstring>
+#include <unordered_set>
 #include <vector>
+
+#include "engine/json_writer.hpp"
 
 namespace wcoord {
 
@@ -36,9 +40,158 @@ std::string describe(simdjson::error_code ec) {
   return simdjson::error_message(ec);
 }
 
-/// Touches every value below `v` so that malformed content the on-demand
-/// parser would otherwise skip is reported.
-simdjson::error_code walk(od::value v, int depth) {
+/// A name as error messages quote it: a hostile record may carry a key of
+/// a megabyte, which must not travel into every answer and dead letter.
+std::string quoted_name(std::string_view name) {
+  constexpr size_t max_name_bytes = 256;
+  auto kept = json::utf8_prefix(name, max_name_bytes);
+  std::string out(kept);
+  if (kept.size() < name.size())
+    out += "...";
+  return out;
+}
+
+/// Walks JSON values, refusing duplicate keys in any object.
+///
+/// Elasticsearch parses sources with Jackson's STRICT_DUPLICATE_DETECTION
+/// (libs/x-content/impl/src/main/java/org/elasticsearch/xcontent/provider/
+/// json/JsonXContentParser.java: `parser.configure(JsonParser.Feature.
+/// STRICT_DUPLICATE_DETECTION, allowDuplicateKeys == false)`), and wraps
+/// Jackson's "Duplicate field 'id'" in an XContentParseException whose
+/// message is prefixed with "[line:column] " (XContentParseException.
+/// getMessage in libs/x-content): a 400 `x_content_parse_exception`. It
+/// applies to the whole body, so duplicates inside `doc` count as well.
+///
+/// Cheap for the common small object: each object's keys are a run at the
+/// top of one reused stack (no allocation once warm) with a 64-bit Bloom
+/// filter of their hashes, so a new key is almost always known new at once;
+/// only when its bits are taken are the names compared. An object past
+/// `linear_keys` keys switches to a hash set of its own. The mutation's own
+/// fields are checked by the parser with one bit each.
+class key_walker {
+public:
+  key_walker() : keys_(256) {
+    // nop
+  }
+
+  /// The whole padded buffer: duplicate positions are reported from it.
+  void reset(const char* base) {
+    base_ = base;
+    top_ = 0;
+    duplicate_.clear();
+    duplicate_end_ = nullptr;
+  }
+
+  /// An object whose keys are checked starts here; pass the result to
+  /// add_key and close.
+  struct scope {
+    size_t begin;
+    /// Where the fast path stops: linear_keys keys, or the end of keys_.
+    size_t limit;
+    /// Two bits per key seen (bits_of): a key with one of them clear is
+    /// certainly new, which settles almost every key at once.
+    /// All ones once the object uses `big`.
+    uint64_t seen;
+    std::unique_ptr<std::unordered_set<std::string_view>> big;
+  };
+  scope open() { return {top_, std::min(top_ + linear_keys, keys_.size()), 0, nullptr}; }
+  void close(const scope& s) { top_ = s.begin; }
+
+  /// Records `key` (unescaped). False when the object already had it: then
+  /// call duplicate() with where its value starts.
+  bool add_key(scope& s, std::string_view key) {
+    const uint64_t bits = bits_of(key);
+    if ((s.seen & bits) != bits && top_ < s.limit) {
+      s.seen |= bits;
+      keys_[top_++] = key;
+      return true;
+    }
+    return add_key_slow(s, key, bits);
+  }
+
+  /// Notes the duplicate `key` whose value starts at `value`: the name's
+  /// closing quote is the last byte before the colon in front of it.
+  void duplicate(std::string_view key, const char* value) {
+    duplicate_.assign(key);
+    const char* p = value ? value : base_;
+    auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    while (p > base_ && blank(p[-1]))
+      --p;
+    if (p > base_ && p[-1] == ':')
+      --p;
+    while (p > base_ && blank(p[-1]))
+      --p;
+    duplicate_end_ = p;
+  }
+
+  bool found_duplicate() const { return duplicate_end_ != nullptr; }
+
+  /// Elasticsearch's reason: "[line:column] Duplicate field 'name'", the
+  /// position just past the name as Jackson reports it (1-based, bytes).
+  std::string duplicate_reason() const {
+    size_t line = 1;
+    const char* line_start = base_;
+    for (const char* p = base_; p < duplicate_end_; ++p)
+      if (*p == '\n') {
+        ++line;
+        line_start = p + 1;
+      }
+    return "[" + std::to_string(line) + ":" + std::to_string(duplicate_end_ - line_start + 1)
+           + "] Duplicate field '" + quoted_name(duplicate_) + "'";
+  }
+
+  /// Touches every value below `v` so that malformed content the on-demand
+  /// parser would otherwise skip is reported, and checks every object's keys.
+  simdjson::error_code walk(od::value v, int depth);
+
+private:
+  /// A key's two bits in `scope::seen` (a tiny Bloom filter), from a hash
+  /// of its length and end bytes: with a handful of names per object a
+  /// false "maybe seen" is rare, and only then are names compared.
+  static uint64_t bits_of(std::string_view k) {
+    if (k.empty())
+      return 1;
+    const uint64_t first = static_cast<unsigned char>(k.front());
+    const uint64_t last = static_cast<unsigned char>(k.back());
+    const uint64_t mix = (k.size() << 16 | first << 8 | last) * 0x9e3779b97f4a7c15ull;
+    return uint64_t{1} << (mix >> 58) | uint64_t{1} << ((mix >> 52) & 63);
+  }
+
+  /// A possible duplicate (its bits were set), or an object past
+  /// linear_keys keys, which moves to a hash set of its own.
+  __attribute__((noinline)) bool add_key_slow(scope& s, std::string_view key, uint64_t bits) {
+    if (!s.big) {
+      for (size_t i = s.begin; i < top_; ++i)
+        if (keys_[i] == key)
+          return false;
+      if (top_ - s.begin < linear_keys) {
+        if (top_ == keys_.size()) // deep nesting: room for more runs
+          keys_.resize(keys_.size() * 2);
+        s.limit = std::min(s.begin + linear_keys, keys_.size());
+        s.seen |= bits;
+        keys_[top_++] = key;
+        return true;
+      }
+      s.big = std::make_unique<std::unordered_set<std::string_view>>(
+        keys_.begin() + static_cast<std::ptrdiff_t>(s.begin),
+        keys_.begin() + static_cast<std::ptrdiff_t>(top_));
+      top_ = s.begin;
+      s.seen = ~uint64_t{0};
+    }
+    return s.big->insert(key).second;
+  }
+
+
+  static constexpr size_t linear_keys = 32;
+  const char* base_ = nullptr;
+  /// The runs of the objects being walked, outermost first; [0, top_) used.
+  std::vector<std::string_view> keys_;
+  size_t top_ = 0;
+  std::string duplicate_;
+  const char* duplicate_end_ = nullptr;
+};
+
+simdjson::error_code key_walker::walk(od::value v, int depth) {
   if (depth > max_doc_depth)
     return simdjson::DEPTH_ERROR;
   od::json_type t;
@@ -49,13 +202,22 @@ simdjson::error_code walk(od::value v, int depth) {
       od::object obj;
       if (auto ec = v.get_object().get(obj))
         return ec;
+      auto keys = open();
       for (auto field : obj) {
         std::string_view key;
         if (auto ec = field.unescaped_key().get(key))
           return ec;
+        if (!add_key(keys, key)) {
+          const char* at = nullptr;
+          if (field.value().current_location().get(at))
+            at = nullptr;
+          duplicate(key, at);
+          return simdjson::INCORRECT_TYPE; // found_duplicate() tells
+        }
         if (auto ec = walk(field.value(), depth + 1))
           return ec;
       }
+      close(keys);
       return simdjson::SUCCESS;
     }
     case od::json_type::array: {
@@ -119,6 +281,7 @@ std::string json_token_text(std::string_view token) {
 struct mutation_parser::impl {
   od::parser parser;
   std::string buffer; // padded copy of the value
+  key_walker walker;
 
   parse_result run(std::string_view value, const record_context& ctx);
 };
@@ -150,13 +313,13 @@ parse_result mutation_parser::impl::run(std::string_view value,
   mutation& m = r.value;
   m.index = std::string(ctx.default_index);
   m.timestamp = ctx.record_timestamp;
-  auto fail_parse = [&](std::string reason) {
+  auto fail_parse = [&](std::string reason, const char* type = "parse_exception") {
     // Nothing read from an unparseable value is trustworthy.
     m = mutation{};
     m.index = std::string(ctx.default_index);
     m.timestamp = ctx.record_timestamp;
     r.parsed = false;
-    r.invalid = invalid_decision("parse_exception", std::move(reason));
+    r.invalid = invalid_decision(type, std::move(reason));
     return std::move(r);
   };
   if (value.size() > ctx.max_bytes)
@@ -176,6 +339,28 @@ parse_result mutation_parser::impl::run(std::string_view value,
 
   raw_fields f;
   std::string_view doc_raw;
+  walker.reset(buffer.data());
+  // Known fields are told apart by one bit each, other names by the walker.
+  enum field_name : unsigned { k_op, k_vtype, k_id, k_index, k_version, k_timestamp, k_doc };
+  auto other_keys = walker.open();
+  unsigned seen_fields = 0;
+  auto fail_duplicate = [&] {
+    return fail_parse(walker.duplicate_reason(), "x_content_parse_exception");
+  };
+  auto repeated = [&seen_fields](field_name name) {
+    const bool before = (seen_fields >> name) & 1u;
+    seen_fields |= 1u << name;
+    return before;
+  };
+  // The duplicate `key` whose value is `v`: Elasticsearch's position is
+  // found from where its value starts.
+  auto duplicate_at = [&](od::value& v, std::string_view key) {
+    const char* at = nullptr;
+    if (v.current_location().get(at))
+      at = nullptr;
+    walker.duplicate(key, at);
+    return fail_duplicate();
+  };
   for (auto field : obj) {
     std::string_view key;
     if (auto ec = field.unescaped_key().get(key))
@@ -183,7 +368,7 @@ parse_result mutation_parser::impl::run(std::string_view value,
     od::value v = field.value();
     od::json_type t;
     if (auto ec = v.type().get(t))
-      return fail_parse("failed to parse JSON at field [" + std::string(key)
+      return fail_parse("failed to parse JSON at field [" + quoted_name(key)
                         + "]: " + describe(ec));
     auto read_string = [&](field_state& state, std::string& out) {
       std::string_view s;
@@ -196,24 +381,34 @@ parse_result mutation_parser::impl::run(std::string_view value,
       }
       state = field_state::wrong_type;
       out = json_token_text(v.raw_json_token());
-      return walk(v, 0);
+      return walker.walk(v, 0);
     };
     simdjson::error_code ec = simdjson::SUCCESS;
     if (key == "op") {
+      if (repeated(k_op))
+        return duplicate_at(v, key);
       ec = read_string(f.op, f.op_text);
     } else if (key == "version_type") {
+      if (repeated(k_vtype))
+        return duplicate_at(v, key);
       ec = read_string(f.vtype, f.vtype_text);
     } else if (key == "id") {
+      if (repeated(k_id))
+        return duplicate_at(v, key);
       ec = read_string(f.id, m.id);
       if (f.id == field_state::wrong_type)
         m.id.clear();
     } else if (key == "index") {
+      if (repeated(k_index))
+        return duplicate_at(v, key);
       std::string text;
       ec = read_string(f.index, text);
       if (f.index == field_state::ok)
         m.index = std::move(text);
     } else if (key == "version" || key == "timestamp") {
       const bool is_version = key == "version";
+      if (repeated(is_version ? k_version : k_timestamp))
+        return duplicate_at(v, key);
       field_state& state = is_version ? f.version : f.timestamp;
       int64_t n = 0;
       std::string_view raw = v.raw_json_token();
@@ -230,24 +425,27 @@ parse_result mutation_parser::impl::run(std::string_view value,
           else
             m.timestamp = n;
         } else {
-          // Floats and integers beyond int64: consume to check the syntax.
+          // Floats, integers beyond int64 and malformed numbers (`07`, which
+          // looks like an integer but is not JSON): read as a double, which
+          // checks the syntax. A failed read leaves the value unconsumed.
           state = field_state::wrong_type;
           double d;
-          if (nt != od::number_type::signed_integer)
-            ec = v.get_double().get(d);
+          ec = v.get_double().get(d);
           if (ec == simdjson::NUMBER_OUT_OF_RANGE)
             ec = simdjson::SUCCESS;
         }
       } else {
         state = field_state::wrong_type;
-        ec = walk(v, 0);
+        ec = walker.walk(v, 0);
       }
     } else if (key == "doc") {
+      if (repeated(k_doc))
+        return duplicate_at(v, key);
       if (t == od::json_type::object) {
         const char* begin = nullptr;
         if (auto e2 = v.current_location().get(begin))
           return fail_parse("failed to parse JSON: " + describe(e2));
-        ec = walk(v, 0);
+        ec = walker.walk(v, 0);
         if (!ec) {
           const char* next = nullptr;
           if (auto e2 = doc.current_location().get(next))
@@ -257,13 +455,17 @@ parse_result mutation_parser::impl::run(std::string_view value,
         }
       } else {
         f.doc = field_state::wrong_type;
-        ec = walk(v, 0);
+        ec = walker.walk(v, 0);
       }
     } else {
-      ec = walk(v, 0); // unknown fields are ignored, but must be valid JSON
+      if (!walker.add_key(other_keys, key))
+        return duplicate_at(v, key);
+      ec = walker.walk(v, 0); // unknown fields are ignored, but must be valid JSON
     }
+    if (walker.found_duplicate())
+      return fail_duplicate();
     if (ec)
-      return fail_parse("failed to parse JSON at field [" + std::string(key)
+      return fail_parse("failed to parse JSON at field [" + quoted_name(key)
                         + "]: " + describe(ec));
   }
   // Past the closing brace the document must end: any location still in

@@ -14,6 +14,7 @@
 #include "actors/diagnostics.hpp"
 #include "engine/answers.hpp"
 #include "kafka/producer.hpp"
+#include "kafka/topics.hpp"
 #include "kafka/transaction_context.hpp"
 #include "support/logging.hpp"
 
@@ -56,6 +57,13 @@ using publisher_pointer = caf::stateful_actor<publisher_state>*;
   std::_Exit(71);
 }
 
+/// Trace context travels with every output. A value far past the W3C
+/// sizes (traceparent 55 bytes, tracestate 512) is not trace context and
+/// could make the record too large: it stays behind.
+bool is_trace_header(const std::pair<std::string, std::string>& h) {
+  return (h.first == "traceparent" || h.first == "tracestate") && h.second.size() <= 4096;
+}
+
 std::vector<std::pair<std::string, std::string>>
 changelog_headers(const work_item& w) {
   std::vector<std::pair<std::string, std::string>> h{
@@ -63,24 +71,28 @@ changelog_headers(const work_item& w) {
     {"wcoord.source.partition", std::to_string(w.origin.partition)},
     {"wcoord.source.offset", std::to_string(w.origin.offset)},
   };
-  for (auto& [k, v] : w.headers)
-    if (k == "traceparent" || k == "tracestate")
-      h.emplace_back(k, v);
+  for (auto& kv : w.headers)
+    if (is_trace_header(kv))
+      h.push_back(kv);
   return h;
 }
 
+/// `truncated` lists what was cut ("key", "headers"); the caller adds
+/// "mutation" when the original is cut.
 std::vector<std::pair<std::string, std::string>>
-deadletter_headers(const work_item& w, const decision& d) {
-  // Original headers first (traceparent among them), then Kafka Connect's
-  // dead-letter convention, then ours.
+deadletter_headers(const work_item& w, const decision& d, std::string& truncated) {
+  // Original headers first (traceparent among them), as many as fit in
+  // their bound, then Kafka Connect's dead-letter convention, then ours.
   auto h = w.headers;
+  if (bound_headers(h, dead_letter_limits::headers_bytes) > 0)
+    truncated += truncated.empty() ? "headers" : ",headers";
   h.emplace_back("__connect.errors.topic", w.origin.topic);
   h.emplace_back("__connect.errors.partition", std::to_string(w.origin.partition));
   h.emplace_back("__connect.errors.offset", std::to_string(w.origin.offset));
   h.emplace_back("__connect.errors.exception.class.name",
                  d.error ? d.error->type : "unknown");
   h.emplace_back("__connect.errors.exception.message",
-                 d.error ? d.error->reason : "");
+                 d.error ? dead_letter_reason(d.error->reason) : "");
   if (d.kind != outcome::invalid) {
     h.emplace_back("wcoord.conflict.current_version", std::to_string(d.current_version));
     h.emplace_back("wcoord.conflict.provided_version",
@@ -127,17 +139,32 @@ bool render_output(publisher_state& st, const effect& e, std::string& value,
   if (d.kind == outcome::conflict || d.kind == outcome::invalid
       || (d.kind == outcome::stale && st.opts.on_stale == "report")) {
     answer_subject s{w.m.op, w.m.index, w.m.id, w.has_id, w.parsed};
-    // A record refused for its size cannot travel intact: keep its head
-    // (as a string) so the dead letter still fits in a Kafka record.
-    const bool cut = w.value.size() > st.opts.max_record_bytes;
-    std::string_view original = w.value;
-    if (cut)
-      original = original.substr(0, std::min<size_t>(original.size(), 64 << 10));
-    value = render_dead_letter(s, d, w.origin, original, w.parsed && !cut);
+    // Whatever the record, its dead letter must fit in one output record
+    // (output_message_bytes: the producer's message.max.bytes and the
+    // output topics' max.message.bytes), or the partition would stop here
+    // at every restart. Key and headers are bounded first; the value gets
+    // the rest, its original cut if need be (render_dead_letter).
+    std::string truncated;
+    if (r.key && r.key->size() > dead_letter_limits::key_bytes) {
+      r.key = r.key->substr(0, dead_letter_limits::key_bytes);
+      truncated = "key";
+    }
+    r.headers = deadletter_headers(w, d, truncated);
+    // Room for the record and batch framing, and for wcoord.truncated.
+    constexpr size_t framing = 4096;
+    size_t used = framing + (r.key ? r.key->size() : 0);
+    for (auto& [k, v] : r.headers)
+      used += k.size() + v.size() + dead_letter_limits::header_framing_bytes;
+    const size_t limit = output_message_bytes(st.opts.max_record_bytes);
+    auto dl = render_dead_letter(s, d, w.origin, w.value, limit > used ? limit - used : 0);
+    value = std::move(dl.text);
+    if (dl.mutation_truncated)
+      truncated = truncated.empty() ? "mutation" : "mutation," + truncated;
+    if (!truncated.empty())
+      r.headers.emplace_back("wcoord.truncated", truncated);
     r.id = 1; // the low bit marks dead letters in delivery reports
     r.topic = st.opts.deadletter_topic;
     r.value = value;
-    r.headers = deadletter_headers(w, d);
     return true;
   }
   return false;

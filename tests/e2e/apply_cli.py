@@ -73,6 +73,35 @@ def test_bad_input_never_stops_the_run():
     check(body(got[-1])[1]["_version"] == 2, "bad input: the run went on")
 
 
+def test_duplicate_keys_answer_400():
+    # Elasticsearch's strict duplicate detection, at the top level and inside
+    # doc (issue 8); the line after each is still decided.
+    lines = [
+        b'{"id":"a","id":"b","doc":{"v":1}}',
+        b'{"id":"a","version_type":"external","version":5,"version":1,"doc":{}}',
+        b'{"id":"a","doc":{"v":1,"nested":{"k":1,"k":2}}}',
+        b'{"id":"a","doc":{"v":1}}',
+        b'{"id":"a","version":07,"doc":{}}',
+        b'{"id":"a","doc":{"v":2,"id":"x","nested":{"v":3}}}',
+    ]
+    rc, got, _ = apply(b"\n".join(lines) + b"\n")
+    check(rc == 0 and len(got) == len(lines), "duplicates: one answer per line")
+    bodies = [body(a)[1] for a in got]
+    for i in range(3):
+        b = bodies[i]
+        err = b.get("error", {})
+        check(b.get("status") == 400 and b.get("outcome") == "invalid"
+              and err.get("type") == "x_content_parse_exception"
+              and "Duplicate field '" in err.get("reason", ""),
+              "duplicates: line %d answered 400 x_content_parse_exception: %r" % (i + 1, b))
+    check(bodies[0]["error"]["reason"] == "[1:15] Duplicate field 'id'",
+          "duplicates: Elasticsearch's reason %r" % bodies[0]["error"]["reason"])
+    check(bodies[3].get("_version") == 1, "duplicates: nothing was applied before line 4")
+    check(bodies[4].get("status") == 400 and bodies[4]["error"]["type"] == "parse_exception",
+          "07 is not JSON: %r" % bodies[4])
+    check(bodies[5].get("_version") == 2, "same names in different objects are fine")
+
+
 def test_answers_in_input_order():
     n = 50000
     lines = "".join('{"id":"d%d","doc":{"i":%d}}\n' % (i % 997, i) for i in range(n)).encode()

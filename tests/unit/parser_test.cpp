@@ -173,10 +173,103 @@ TEST_CASE("a 10 MB record is refused by size, a large one within the limit works
   CHECK(ok.value.source.size() == (10u << 20) + 11); // {"blob":"…"};
 }
 
-TEST_CASE("unknown fields are ignored; duplicates take the last value") {
-  auto r = parse(R"({"id":"x","doc":{},"whatever":{"deep":[1,2]},"id":"y"})");
+TEST_CASE("unknown fields are ignored") {
+  auto r = parse(R"({"id":"x","doc":{},"whatever":{"deep":[1,2]},"other":null})");
   REQUIRE_FALSE(r.invalid);
-  CHECK(r.value.id == "y");
+  CHECK(r.value.id == "x");
+}
+
+TEST_CASE("duplicate keys anywhere are a 400, as Elasticsearch's strict parser answers") {
+  auto dup = [](const std::string& text) {
+    auto r = parse(text);
+    INFO(text.substr(0, 120));
+    REQUIRE(r.invalid);
+    CHECK(r.invalid->status == 400);
+    CHECK(r.invalid->error->type == "x_content_parse_exception");
+    CHECK_FALSE(r.parsed); // nothing read from it is trusted
+    return r.invalid->error->reason;
+  };
+  // Jackson reports the position just past the second name (1-based).
+  CHECK(dup(R"({"id":"a","id":"b","doc":{}})") == "[1:15] Duplicate field 'id'");
+  CHECK(dup(R"({"id":"a","version":1,"version":2,"doc":{}})")
+        == "[1:32] Duplicate field 'version'");
+  CHECK(dup(R"({"id":"a","doc":{},"doc":{}})") == "[1:25] Duplicate field 'doc'");
+  CHECK(dup("{\"id\":\"a\",\n \"doc\":{\"n\":1,\n  \"n\":2}}") == "[3:6] Duplicate field 'n'");
+  // Inside doc, at any depth, in arrays, in fields wcoord ignores.
+  dup(R"({"id":"a","doc":{"x":{"y":1,"z":{"q":1,"q":1}}}})");
+  dup(R"({"id":"a","doc":{"list":[{"k":1},{"k":1,"k":2}]}})");
+  dup(R"({"id":"a","doc":{},"meta":{"a":1,"a":1}})");
+  dup(R"({"op":{"a":1,"a":2},"id":"a","doc":{}})");
+  // Equal once unescaped.
+  CHECK(dup(R"({"id":"a","doc":{"a":1,"\u0061":2}})") == "[1:32] Duplicate field 'a'");
+  // A large object (past the linear scan) still finds its duplicate.
+  std::string many = "{\"id\":\"a\",\"doc\":{";
+  for (int i = 0; i < 1000; ++i)
+    many += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  CHECK_FALSE(parse(many + "\"end\":0}}").invalid);
+  CHECK(dup(many + "\"k999\":0}}").find("Duplicate field 'k999'") != std::string::npos);
+  CHECK(dup(many + "\"k3\":0}}").find("Duplicate field 'k3'") != std::string::npos);
+  // Around the switch from the linear run to a hash set (32 keys).
+  for (int n : {31, 32, 33, 40}) {
+    std::string obj = "{\"id\":\"a\",\"doc\":{";
+    for (int i = 0; i < n; ++i)
+      obj += "\"f" + std::to_string(i) + "\":0,";
+    CHECK_FALSE(parse(obj + "\"last\":1}}").invalid);
+    CHECK(dup(obj + "\"f0\":1}}").find("Duplicate field 'f0'") != std::string::npos);
+    CHECK(dup(obj + "\"f" + std::to_string(n - 1) + "\":1}}").find("Duplicate field") != std::string::npos);
+  }
+  // Deep nesting with several keys per level (more runs than the stack
+  // first holds), a duplicate at the bottom, and the same names at every level.
+  std::string deep = "{\"id\":\"a\",\"doc\":";
+  for (int i = 0; i < 200; ++i)
+    deep += "{\"a\":1,\"b\":2,\"c\":";
+  std::string tail;
+  for (int i = 0; i < 200; ++i)
+    tail += "}";
+  CHECK_FALSE(parse(deep + "{\"a\":1}" + tail + "}").invalid);
+  CHECK(dup(deep + "{\"a\":1,\"a\":2}" + tail + "}").find("Duplicate field 'a'")
+        != std::string::npos);
+  // Empty names count too.
+  CHECK(dup(R"({"id":"a","doc":{"":1,"":2}})") == "[1:25] Duplicate field ''");
+  // A long name is quoted cut.
+  const std::string name(5000, 'n');
+  auto reason = dup("{\"id\":\"a\",\"doc\":{\"" + name + "\":1,\"" + name + "\":2}}");
+  CHECK(reason.size() < 400);
+
+  // The same name in different objects is no duplicate.
+  auto ok = parse(R"({"id":"a","doc":{"id":"x","doc":{"id":"y"},"l":[{"id":1},{"id":2}]},)"
+                  R"("extra":{"id":{"id":0}}})");
+  CHECK_FALSE(ok.invalid);
+  CHECK(ok.value.id == "a");
+  // Keys of a closed nested object do not leak into its parent.
+  CHECK_FALSE(parse(R"({"doc":{"a":{"b":1},"b":2},"b":{"id":3},"id":"a"})").invalid);
+}
+
+TEST_CASE("a number JSON refuses is a parse error in every field") {
+  // `07` looks like an integer to a scan; it is not JSON (issue 8).
+  for (const char* text : {R"({"id":"a","version":07,"doc":{}})",
+                           R"({"id":"a","version":-07,"doc":{}})",
+                           R"({"id":"a","timestamp":01,"doc":{}})",
+                           R"({"id":"a","version":1.,"doc":{}})",
+                           R"({"id":"a","doc":{"n":07}})",
+                           R"({"id":"a","doc":{},"x":00})"}) {
+    INFO(text);
+    auto r = parse(text);
+    REQUIRE(r.invalid);
+    CHECK(r.invalid->error->type == "parse_exception");
+    CHECK_FALSE(r.parsed);
+  }
+  // Still valid: integers past int64 and floats are wrong types, not bad JSON.
+  CHECK(type_of(R"({"id":"a","version":99999999999999999999,"doc":{}})")
+        == "illegal_argument_exception");
+  CHECK(type_of(R"({"id":"a","version":1.5,"doc":{}})") == "illegal_argument_exception");
+  CHECK(type_of(R"({"id":"a","version":0.7e1,"doc":{}})") == "illegal_argument_exception");
+}
+
+TEST_CASE("field names quoted in reasons are cut") {
+  const std::string name(1 << 20, 'k');
+  auto reason = reason_of("{\"id\":\"a\",\"doc\":{},\"" + name + "\":[1,}");
+  CHECK(reason.size() < 400);
 }
 
 TEST_CASE("an id over 512 bytes is refused with Elasticsearch's message") {
