@@ -1,8 +1,12 @@
 #include "actors/document_actor.hpp"
 
+#include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/local_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
 
 #include <chrono>
 
@@ -97,8 +101,28 @@ caf::behavior document_behavior(document_pointer self,
 
 caf::actor spawn_document_actor(caf::local_actor* parent,
                                 document_actor_config cfg) {
-  // Linked: when the shard stops, its document actors stop with it.
-  return parent->spawn<caf::linked>(document_behavior, std::move(cfg));
+  // Not linked to the shard. CAF 0.17 keeps an actor's links in a singly
+  // linked list of attachables, and every exit of a linked actor makes the
+  // other side walk its list to remove the link: O(live actors) per
+  // passivation on the shard (issue 8: 14k records/s fell to 650/s once the
+  // entity limit was reached) and minutes of unlink_from at shutdown with
+  // 300k actors. The shard stops its live actors itself when it stops
+  // (shard_actor.cpp), and a document actor that fails takes its shard
+  // down as a link did: an attachable on the document actor's own list,
+  // O(1) on both sides.
+  auto self = parent->spawn(document_behavior, std::move(cfg));
+  self->attach_functor([shard = parent->address()](const caf::error& reason) {
+    // Passivation (normal), the shard's own stop (user_shutdown) and a
+    // dropped handle (unreachable) are not failures.
+    if (!reason || reason == caf::exit_reason::user_shutdown
+        || reason == caf::exit_reason::unreachable)
+      return;
+    // As anon_send_exit, which takes only an exit_reason, not the error.
+    if (auto hdl = caf::actor_cast<caf::strong_actor_ptr>(shard))
+      hdl->enqueue(nullptr, caf::make_message_id(),
+                   caf::make_message(caf::exit_msg{shard, reason}), nullptr);
+  });
+  return self;
 }
 
 } // namespace wcoord

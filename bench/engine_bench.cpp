@@ -36,6 +36,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +91,13 @@ options:
   --caf KEY=VALUE    extra CAF setting for experiments, repeatable, e.g.
                      --caf scheduler.policy=sharing
                      --caf work-stealing.moderate-sleep-duration=500us
+  --churn            the passivation benchmark instead: --ids (default
+                     1000000) documents visited round-robin, --mutations
+                     (default 2 x ids) external writes, each store run once
+                     with --entity-limit and once unbounded (the baseline);
+                     rates before and after the limit is reached
+  --entity-limit N   passivation.active.entity.limit of the engine passes
+                     (default 100000, the service default)
   -h, --help         this text
 )";
 
@@ -120,6 +128,10 @@ struct options {
   size_t threads = 0;
   size_t batch = 256;
   size_t runs = 1;
+  size_t entity_limit = 100000;
+  bool churn = false;
+  bool ids_given = false;
+  bool mutations_given = false;
   /// Extra CAF settings for experiments (`--caf key=value`).
   std::vector<std::pair<std::string, std::string>> caf;
 };
@@ -199,6 +211,11 @@ struct pass_result {
   double cpu_seconds = 0;     // the child's user + system time
   double timed_cpu = 0;       // ... during the timed part only
   double others_busy = -1;    // share of the machine's CPU used by others
+  /// Seconds from the start until every mutation below `segment_ends[k]`
+  /// (engine_pass's argument) was durable: rates per part of the input.
+  std::array<double, 3> segment_done_s{};
+  /// engine.stop() and ~actor_system: stopping every live actor.
+  double teardown_seconds = 0;
   char error[256] = {};
 };
 
@@ -378,7 +395,8 @@ double percentile_ms(std::vector<int64_t>& v, double q) {
 }
 
 void engine_pass(const bench::workload& w, const options& o,
-                 const std::string& rocksdb_path, pass_result& out) {
+                 const std::string& rocksdb_path, pass_result& out,
+                 size_t entity_limit, std::array<size_t, 3> segment_ends = {}) {
   const size_t n = w.size();
   // Preallocated and touched before the clock starts: one slot per ticket.
   std::vector<int64_t> submitted(n, 0);
@@ -386,6 +404,7 @@ void engine_pass(const bench::workload& w, const options& o,
   std::array<uint64_t, 4> outcomes{};
 
   std::shared_ptr<document_store> store = open_store(rocksdb_path);
+  auto teardown_start = steady::now();
   {
     caf::actor_system_config cfg;
     configure_actor_system(cfg, o.threads);
@@ -411,11 +430,13 @@ void engine_pass(const bench::workload& w, const options& o,
     });
     pipeline_options popts;
     popts.shards = o.shards;
+    popts.entity_limit = entity_limit;
     pipeline engine{sys, store, sink, popts};
 
     wcoord_bench_timed_begin();
     const double cpu0 = process_cpu_seconds();
     const auto start = steady::now();
+    const int64_t start_ns = now_ns();
     {
       mutation_parser parser;
       submitter feed{engine, o.batch};
@@ -445,9 +466,19 @@ void engine_pass(const bench::workload& w, const options& o,
     out.count = n;
     out.activations = engine.counters()->activations.load();
     out.passivations = engine.counters()->passivations.load();
+    for (size_t k = 0; k < segment_ends.size(); ++k) {
+      int64_t last = 0;
+      for (size_t t = k ? segment_ends[k - 1] : 0; t < std::min(n, segment_ends[k]); ++t)
+        if (latency[t] >= 0)
+          last = std::max(last, submitted[t] + latency[t] - start_ns);
+      out.segment_done_s[k] = static_cast<double>(last) / 1e9;
+    }
+    teardown_start = steady::now();
     engine.stop();
     caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
   } // the actor system waits for every actor here
+  out.teardown_seconds =
+    std::chrono::duration<double>(steady::now() - teardown_start).count();
   store.reset(); // closes RocksDB before the parent removes its directory
   out.outcomes = outcomes;
   std::vector<int64_t> lat;
@@ -492,6 +523,187 @@ void print_row(const char* name, const pass_result& r, double ceiling) {
               busy);
 }
 
+/// Runs `body` in a child with a fresh RocksDB directory under `base`,
+/// removed afterwards.
+pass_result in_fresh_rocksdb(
+  const fs::path& base,
+  const std::function<void(const std::string&, pass_result&)>& body) {
+  std::error_code ec;
+  fs::create_directories(base, ec);
+  std::string tmpl = (base / "wcoord-bench-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) {
+    pass_result failed;
+    std::snprintf(failed.error, sizeof failed.error, "mkdtemp %s: %s",
+                  tmpl.c_str(), std::strerror(errno));
+    return failed;
+  }
+  const std::string dir = tmpl;
+  auto r = run_in_child([&](pass_result& r) { body(dir + "/db", r); });
+  fs::remove_all(dir, ec);
+  return r;
+}
+
+// ------------------------------------------------------------------ churn --
+
+/// `--churn`: the passivation benchmark. The same round-robin workload runs
+/// through each store twice, with the entity limit and unbounded (no
+/// passivation at all: the baseline), and the rates of its three parts are
+/// compared: before the limit is reached (every line activates a new
+/// document), after it on new ids (every line also evicts one), and the
+/// later rounds (every line re-activates a passivated document, which loads
+/// it from the store, and evicts another).
+int run_churn(options o, size_t threads) {
+  if (!o.ids_given)
+    o.ids = 1000000;
+  if (!o.mutations_given)
+    o.mutations = 2 * o.ids;
+  const unsigned cores = std::thread::hardware_concurrency();
+  const auto gen_start = steady::now();
+  const auto w = bench::generate_churn_workload(o.mutations, o.ids, o.seed, wall_clock_ms());
+  const size_t n = w.size();
+  const size_t limit = o.entity_limit;
+  std::printf("wcoord engine bench --churn: %zu mutations over %zu ids visited "
+              "round-robin, entity limit %zu (%zu per shard), seed %llu, %u cores, "
+              "%zu shards, %zu scheduler threads, window %zu\n",
+              n, o.ids, limit, std::max<size_t>(1, limit / o.shards),
+              static_cast<unsigned long long>(o.seed), cores, o.shards, threads,
+              o.window);
+  std::printf("input: %.1f MB in memory, generated in %.1fs\n",
+              static_cast<double>(w.bytes.size()) / (1 << 20),
+              std::chrono::duration<double>(steady::now() - gen_start).count());
+  if (limit >= o.ids)
+    std::printf("note: the limit is not below --ids: nothing is evicted\n");
+  const std::array<size_t, 3> ends{std::min(limit, n), std::min(std::max(limit, o.ids), n), n};
+  const fs::path state_base =
+    o.state_dir.empty() ? fs::temp_directory_path() : fs::path(o.state_dir);
+  std::vector<std::string> spreads;
+  auto median = [&](const std::string& name, const std::function<pass_result()>& once) {
+    std::vector<pass_result> all;
+    for (size_t i = 0; i < o.runs; ++i) {
+      all.push_back(once());
+      if (!all.back().ok)
+        return all.back();
+    }
+    auto rate = [](const pass_result& r) { return static_cast<double>(r.count) / r.seconds; };
+    std::sort(all.begin(), all.end(),
+              [&](const pass_result& a, const pass_result& b) { return rate(a) < rate(b); });
+    if (all.size() > 1) {
+      std::string line = name + ":";
+      for (const auto& r : all)
+        line += " " + std::to_string(static_cast<long long>(rate(r)));
+      spreads.push_back(line);
+    }
+    return all[all.size() / 2];
+  };
+  auto pass = [&](bool rocksdb, size_t entity_limit) {
+    auto body = [&, entity_limit](const std::string& db, pass_result& r) {
+      engine_pass(w, o, db, r, entity_limit, ends);
+    };
+    if (rocksdb)
+      return in_fresh_rocksdb(state_base, body);
+    return run_in_child([&](pass_result& r) { body("", r); });
+  };
+  // Per segment: mutations / seconds between the end of the previous one
+  // and the end of this one.
+  auto segment_rate = [&](const pass_result& r, size_t from, size_t to) {
+    const size_t lo = from ? ends[from - 1] : 0;
+    const double t0 = from ? r.segment_done_s[from - 1] : 0.0;
+    const double secs = r.segment_done_s[to] - t0;
+    return ends[to] > lo && secs > 0 ? static_cast<double>(ends[to] - lo) / secs : 0.0;
+  };
+  struct row {
+    std::string name;
+    pass_result r;
+  };
+  std::vector<std::pair<row, row>> rows; // {unbounded, limited} per store
+  std::vector<const pass_result*> decided;
+  for (bool rocksdb : {false, true}) {
+    if ((rocksdb && !o.rocksdb) || (!rocksdb && !o.memory))
+      continue;
+    const std::string store = rocksdb ? "rocksdb" : "memory";
+    row base{store + "/unbounded", median(store + "/unbounded", [&] {
+               return pass(rocksdb, std::numeric_limits<size_t>::max());
+             })};
+    row lim{store + "/limit", median(store + "/limit", [&] { return pass(rocksdb, limit); })};
+    rows.emplace_back(std::move(base), std::move(lim));
+  }
+  std::printf("\n%-18s %10s %10s %10s %10s %10s %8s %9s %11s %11s\n", "pass", "all/s",
+              "before/s", "after/s", "new ids/s", "reactiv./s", "RSS MB", "teardown",
+              "activations", "passivated");
+  auto print = [&](const row& x) {
+    const auto& r = x.r;
+    if (!r.ok) {
+      std::printf("%-18s FAILED: %s\n", x.name.c_str(), r.error);
+      return;
+    }
+    std::printf("%-18s %10.0f %10.0f %10.0f %10.0f %10.0f %8.0f %8.1fs %11llu %11llu\n",
+                x.name.c_str(), static_cast<double>(r.count) / r.seconds,
+                segment_rate(r, 0, 0), segment_rate(r, 1, 2), segment_rate(r, 1, 1),
+                segment_rate(r, 2, 2), mb(r.peak_rss_kb), r.teardown_seconds,
+                static_cast<unsigned long long>(r.activations),
+                static_cast<unsigned long long>(r.passivations));
+  };
+  std::vector<std::string> verdicts;
+  for (const auto& [base, lim] : rows) {
+    print(base);
+    print(lim);
+    if (!base.r.ok || !lim.r.ok)
+      continue;
+    decided.push_back(&base.r);
+    decided.push_back(&lim.r);
+    auto ratio = [&](size_t from, size_t to) {
+      const double b = segment_rate(base.r, from, to);
+      return b > 0 ? segment_rate(lim.r, from, to) / b : 0.0;
+    };
+    const double all = (static_cast<double>(lim.r.count) / lim.r.seconds)
+                       / (static_cast<double>(base.r.count) / base.r.seconds);
+    std::printf("%-18s %10.2f %10.2f %10.2f %10.2f %10.2f\n",
+                ("  ratio " + lim.name.substr(0, lim.name.find('/'))).c_str(), all,
+                ratio(0, 0), ratio(1, 2), ratio(1, 1), ratio(2, 2));
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "%-8s after the limit %.2f of the unbounded rate (%.0f/s vs %.0f/s), "
+                  "before it %.2f",
+                  lim.name.substr(0, lim.name.find('/')).c_str(), ratio(1, 2),
+                  segment_rate(lim.r, 1, 2), segment_rate(base.r, 1, 2), ratio(0, 0));
+    verdicts.emplace_back(line);
+  }
+  std::printf("\nbefore: the first %zu lines (the limit: no eviction yet); after: the "
+              "other %zu,\nof which new ids: lines %zu-%zu (activate one, evict one), "
+              "reactiv.: later rounds\n(load a passivated document from the store, evict "
+              "one). ratio: limit / unbounded.\nteardown: engine.stop() and "
+              "~actor_system with every live actor.\n",
+              ends[0], n - ends[0], ends[0], ends[1]);
+  if (!spreads.empty()) {
+    std::printf("median of %zu runs; all runs, mutations/s:\n", o.runs);
+    for (const auto& sp : spreads)
+      std::printf("  %s\n", sp.c_str());
+  }
+  if (!decided.empty()) {
+    const auto& a = decided.front()->outcomes;
+    bool same = true;
+    for (const auto* r : decided)
+      same = same && r->outcomes == a;
+    std::printf("decisions: applied %llu, stale %llu, conflict %llu, invalid %llu; "
+                "identical across the %zu passes (state intact across "
+                "passivations): %s\n",
+                static_cast<unsigned long long>(a[static_cast<size_t>(outcome::applied)]),
+                static_cast<unsigned long long>(a[static_cast<size_t>(outcome::stale)]),
+                static_cast<unsigned long long>(a[static_cast<size_t>(outcome::conflict)]),
+                static_cast<unsigned long long>(a[static_cast<size_t>(outcome::invalid)]),
+                decided.size(), same ? "yes" : "NO");
+    if (!same)
+      return 1;
+  }
+  std::printf("\n");
+  for (const auto& v : verdicts)
+    std::printf("%s\n", v.c_str());
+  bool ok = true;
+  for (const auto& [base, lim] : rows)
+    ok = ok && base.r.ok && lim.r.ok;
+  return ok ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -513,8 +725,19 @@ int main(int argc, char** argv) {
       return 0;
     }
     size_t seed = o.seed;
-    if ((r = size_flag("--mutations", o.mutations)) || (r = size_flag("--ids", o.ids))
-        || (r = size_flag("--window", o.window)) || (r = size_flag("--shards", o.shards))
+    if ((r = size_flag("--mutations", o.mutations))) {
+      if (r < 0)
+        return cl.fail("invalid number in the arguments");
+      o.mutations_given = true;
+      continue;
+    }
+    if ((r = size_flag("--ids", o.ids))) {
+      if (r < 0)
+        return cl.fail("invalid number in the arguments");
+      o.ids_given = true;
+      continue;
+    }
+    if ((r = size_flag("--window", o.window)) || (r = size_flag("--entity-limit", o.entity_limit)) || (r = size_flag("--shards", o.shards))
         || (r = size_flag("--threads", o.threads)) || (r = size_flag("--batch", o.batch))
         || (r = size_flag("--runs", o.runs))
         || (r = size_flag("--seed", seed, true))) {
@@ -529,6 +752,8 @@ int main(int argc, char** argv) {
         return cl.fail("--store must be memory, rocksdb or both");
       o.memory = store != "rocksdb";
       o.rocksdb = store != "memory";
+    } else if (cl.flag("--churn")) {
+      o.churn = true;
     } else if (cl.flag("--no-reference")) {
       o.reference = false;
     } else if (auto v = cl.value("--state-dir")) {
@@ -544,6 +769,8 @@ int main(int argc, char** argv) {
   }
   const unsigned cores = std::thread::hardware_concurrency();
   const size_t threads = o.threads ? o.threads : std::max(2u, cores);
+  if (o.churn)
+    return run_churn(o, threads);
 
   // ------------------------------------------------------------- input --
   const auto gen_start = steady::now();
@@ -598,28 +825,16 @@ int main(int argc, char** argv) {
   const fs::path state_base =
     o.state_dir.empty() ? fs::temp_directory_path() : fs::path(o.state_dir);
   auto with_rocksdb = [&](const std::function<void(const std::string&, pass_result&)>& body) {
-    std::error_code ec;
-    fs::create_directories(state_base, ec);
-    std::string tmpl = (state_base / "wcoord-bench-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) {
-      pass_result failed;
-      std::snprintf(failed.error, sizeof failed.error, "mkdtemp %s: %s",
-                    tmpl.c_str(), std::strerror(errno));
-      return failed;
-    }
-    const std::string dir = tmpl;
-    auto r = run_in_child([&](pass_result& r) { body(dir + "/db", r); });
-    fs::remove_all(dir, ec);
-    return r;
+    return in_fresh_rocksdb(state_base, body);
   };
   std::optional<pass_result> mem, rdb, inline_mem, inline_rdb;
   if (o.memory)
     mem = repeat("engine/memory", [&] {
-      return run_in_child([&](pass_result& r) { engine_pass(w, o, "", r); });
+      return run_in_child([&](pass_result& r) { engine_pass(w, o, "", r, o.entity_limit); });
     });
   if (o.rocksdb)
     rdb = repeat("engine/rocksdb", [&] {
-      return with_rocksdb([&](const std::string& db, pass_result& r) { engine_pass(w, o, db, r); });
+      return with_rocksdb([&](const std::string& db, pass_result& r) { engine_pass(w, o, db, r, o.entity_limit); });
     });
   if (o.reference && o.memory)
     inline_mem = repeat("inline/memory", [&] {

@@ -409,4 +409,50 @@ inline workload generate_workload(size_t mutations, size_t ids, uint64_t seed,
   return w;
 }
 
+/// The passivation workload (`wcoord_engine_bench --churn`): `mutations`
+/// external-version index writes that visit `ids` documents round-robin, so
+/// with more ids than `passivation.active.entity.limit` every line after
+/// the first `limit` needs an actor that is not live: cyclic access is least
+/// recently used eviction's worst case (it evicts the document that comes
+/// back next), so every line after round 0 re-activates its document and
+/// loads it from the store. Round r (0-based) writes version r + 1; one
+/// line in ten of rounds >= 1 repeats the previous round's version instead
+/// (stale, or applied after a stale repeat), so the decisions depend on the
+/// state each document carried through its passivations: a lost state
+/// would change the counts of applied and stale decisions against the
+/// unbounded run's.
+inline workload generate_churn_workload(size_t mutations, size_t ids, uint64_t seed,
+                                        int64_t base_ms) {
+  workload w;
+  ids = std::max<size_t>(1, ids);
+  w.offsets.reserve(mutations + 1);
+  w.bytes.reserve(mutations * 330);
+  for (size_t i = 0; i < mutations; ++i) {
+    w.offsets.push_back(w.bytes.size());
+    const size_t round = i / ids;
+    const uint32_t n = static_cast<uint32_t>(i % ids);
+    const bool repeat = round > 0 && detail::small_rng{seed ^ i}() % 10 == 0;
+    auto& out = w.bytes;
+    out += "{\"op\":\"index\",\"index\":\"";
+    out += n % 2 ? "customers" : "accounts";
+    out += "\",\"id\":\"";
+    out += detail::hex_id(n);
+    out += "\",\"version_type\":\"external\",\"version\":";
+    detail::append_int(out, static_cast<int64_t>(repeat ? round : round + 1));
+    out += ",\"doc\":";
+    const size_t before = out.size();
+    detail::render_doc(out, seed * 0x9e3779b97f4a7c15ULL + i);
+    w.doc_bytes += out.size() - before;
+    ++w.docs;
+    out += ",\"timestamp\":";
+    detail::append_int(out, base_ms + static_cast<int64_t>(i));
+    out += '}';
+    ++w.by_kind[static_cast<size_t>(gen_kind::ext_index)];
+    if (repeat)
+      ++w.out_of_order;
+  }
+  w.offsets.push_back(w.bytes.size());
+  return w;
+}
+
 } // namespace wcoord::bench

@@ -7,9 +7,15 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <stdlib.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <random>
 
@@ -63,7 +69,10 @@ struct fixture {
   collector sink;
   std::unique_ptr<pipeline> engine;
 
-  explicit fixture(pipeline_options opts) {
+  explicit fixture(pipeline_options opts,
+                   std::shared_ptr<document_store> use_store = nullptr) {
+    if (use_store)
+      store = std::move(use_store);
     configure_actor_system(cfg, 2);
     sys = std::make_unique<caf::actor_system>(cfg);
     engine = std::make_unique<pipeline>(*sys, store, sink.spawn(*sys), opts);
@@ -89,6 +98,20 @@ reference::op random_op(std::mt19937_64& rng, const std::string& id, int64_t ts)
   }
   return o;
 }
+
+/// A fresh directory, removed with everything in it.
+struct temp_dir {
+  std::string path;
+  temp_dir() {
+    std::string tmpl =
+      (std::filesystem::temp_directory_path() / "wcoord-pipeline-XXXXXX").string();
+    path = mkdtemp(tmpl.data());
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
 
 work_ptr to_work(const reference::op& o, uint64_t ticket) {
   auto w = std::make_shared<work_item>();
@@ -263,4 +286,179 @@ TEST_CASE("a reset to a new epoch forgets every document and drops older work") 
   CHECK(f.sink.effects[1].verdict.kind == outcome::applied);
   CHECK(f.sink.effects[1].verdict.version == 7);
   CHECK(counters->activations.load() == 2);
+}
+
+TEST_CASE("churning ids through a small entity limit: thousands of passivations, "
+          "every state intact") {
+  // Ids visited round-robin, 40 times more than the limit: least recently
+  // used eviction evicts exactly the document that comes back next, so every
+  // write after the first round re-activates its document from the store.
+  for (bool rocksdb : {false, true}) {
+    CAPTURE(rocksdb);
+    temp_dir dir; // outlives the fixture, whose store actor closes RocksDB
+    std::shared_ptr<document_store> store;
+    if (rocksdb) {
+      rocksdb_options ro;
+      ro.path = dir.path + "/db";
+      store = make_rocksdb_store(ro);
+    }
+    pipeline_options opts;
+    opts.entity_limit = 50;
+    opts.shards = 2;
+    fixture f{opts, store};
+    auto counters = f.engine->counters();
+    const int ids = 2000;
+    const int rounds = 4;
+    // Round r writes external version r + 1, except that in odd rounds one
+    // id in ten repeats version r, which the previous round wrote: stale,
+    // unless the state was lost on the way.
+    auto repeats = [](int round, int i) { return round % 2 == 1 && i % 10 == 3; };
+    for (int round = 0; round < rounds; ++round) {
+      // Round by round: only an actor whose work is durable may stop, so a
+      // round that overlapped the previous one would find its actors busy.
+      {
+        submitter feed{*f.engine, 16};
+        for (int i = 0; i < ids; ++i) {
+          reference::op o;
+          o.id = "d" + std::to_string(i);
+          o.kind = "index";
+          o.vtype = "external";
+          o.version = repeats(round, i) ? round : round + 1;
+          o.source = "{\"r\":" + std::to_string(round) + "}";
+          o.ts = round;
+          feed.submit(to_work(o, static_cast<uint64_t>(round * ids + i)));
+        }
+      }
+      REQUIRE(f.sink.wait_for_count((round + 1) * ids));
+    }
+    {
+      std::lock_guard<std::mutex> g{f.sink.mtx};
+      REQUIRE(f.sink.effects.size() == static_cast<size_t>(rounds * ids));
+      size_t wrong = 0;
+      for (const auto& e : f.sink.effects) {
+        const int round = static_cast<int>(e.work->ticket) / ids;
+        const int i = static_cast<int>(e.work->ticket) % ids;
+        const bool ok = repeats(round, i)
+                          ? e.verdict.kind == outcome::stale
+                          : e.verdict.kind == outcome::applied
+                              && e.verdict.version == round + 1;
+        if (!ok && ++wrong < 5)
+          FAIL_CHECK("round " << round << " doc " << i << ": " << to_string(e.verdict.kind)
+                              << " v" << e.verdict.version);
+      }
+      CHECK(wrong == 0);
+    }
+    REQUIRE(eventually([&] { return counters->active_document_actors.load() <= 50; }));
+    CHECK(counters->activations.load() >= static_cast<uint64_t>(rounds * ids - 2 * 50));
+    CHECK(counters->passivations.load()
+          == counters->activations.load()
+               - static_cast<uint64_t>(counters->active_document_actors.load()));
+    for (int i = 0; i < ids; ++i) {
+      auto d = f.store->load({"idx", "d" + std::to_string(i)});
+      REQUIRE(d);
+      CHECK(d->doc.version == (repeats(rounds - 1, i) ? rounds - 1 : rounds));
+    }
+  }
+}
+
+TEST_CASE("tens of thousands of actors passivated at once: the shards stay responsive") {
+  // Document actors are not linked to their shard: with a link, each exit
+  // made the shard walk its list of links (CAF 0.17), O(live actors) per
+  // passivation: passivating n actors cost O(n^2), here several times what
+  // activating them did (issue 8). Without it, passivating costs no more
+  // than activating: one message and one exit per actor.
+  pipeline_options opts;
+  opts.shards = 2;
+  opts.entity_limit = 1000000;
+  fixture f{opts};
+  auto counters = f.engine->counters();
+  const size_t running_before = f.sys->registry().running();
+  const int n = 80000;
+  const auto activating = std::chrono::steady_clock::now();
+  {
+    submitter feed{*f.engine};
+    for (int i = 0; i < n; ++i)
+      feed.submit(to_work({"index", "d" + std::to_string(i), std::nullopt, "internal", "{}", 0}, i));
+  }
+  REQUIRE(f.sink.wait_for_count(n, 120s));
+  const auto activated = std::chrono::duration<double>(
+                           std::chrono::steady_clock::now() - activating)
+                           .count();
+  CHECK(counters->active_document_actors.load() == n);
+  CHECK(f.sys->registry().running() == running_before + n);
+  const auto start = std::chrono::steady_clock::now();
+  // A reset passivates every live actor of every shard.
+  for (auto& s : f.engine->shards())
+    caf::anon_send(s, reset_atom_v, uint64_t{1});
+  REQUIRE(eventually([&] { return f.sys->registry().running() == running_before; }, 120s));
+  // Every actor is gone. Writes sent now queue behind whatever their exits
+  // still cost the shards (with links: an unlink walk each).
+  {
+    submitter feed{*f.engine};
+    for (int i = 0; i < 8; ++i) {
+      auto w = std::const_pointer_cast<work_item>(
+        to_work({"index", "d" + std::to_string(i), std::nullopt, "internal", "{}", 0}, n + i));
+      w->epoch = 1;
+      feed.submit(w);
+    }
+  }
+  REQUIRE(f.sink.wait_for_count(n + 8, 120s));
+  const auto secs =
+    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  INFO("activated " << n << " actors in " << activated << " s, passivated them in " << secs
+                     << " s");
+  // Relative to the activation, so a slow or loaded machine (or a
+  // sanitizer build) slows both sides alike.
+  CHECK(secs < activated + 2);
+  std::lock_guard<std::mutex> g{f.sink.mtx};
+  for (size_t i = n; i < f.sink.effects.size(); ++i)
+    CHECK(f.sink.effects[i].verdict.version == 2); // loaded from the store
+}
+
+TEST_CASE("a stopping shard stops its document actors") {
+  pipeline_options opts;
+  opts.shards = 2;
+  fixture f{opts};
+  const size_t running_before = f.sys->registry().running();
+  {
+    submitter feed{*f.engine};
+    for (int i = 0; i < 1000; ++i)
+      feed.submit(to_work({"index", "d" + std::to_string(i), std::nullopt, "internal", "{}", 0}, i));
+  }
+  REQUIRE(f.sink.wait_for_count(1000));
+  CHECK(f.sys->registry().running() == running_before + 1000);
+  for (auto& s : f.engine->shards())
+    caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  // The two shards and every document actor they had.
+  CHECK(eventually([&] { return f.sys->registry().running() == running_before - 2; }));
+}
+
+TEST_CASE("a document actor that fails takes its shard down, as a link did") {
+  pipeline_options opts;
+  opts.shards = 1;
+  fixture f{opts};
+  caf::scoped_actor self{*f.sys};
+  auto shard = f.engine->shards().front();
+  auto store = f.engine->store();
+  self->monitor(shard);
+  self->monitor(store);
+  caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
+  bool store_down = false;
+  self->receive([&](const caf::down_msg& d) { store_down = d.source == store.address(); },
+                caf::after(std::chrono::seconds(30)) >> [] {});
+  REQUIRE(store_down);
+  // A new document cannot load its state from a store that is gone: its
+  // actor stops with that error, and so does the shard.
+  {
+    submitter feed{*f.engine};
+    feed.submit(to_work({"index", "a", std::nullopt, "internal", "{}", 0}, 0));
+  }
+  bool shard_down = false;
+  self->receive(
+    [&](const caf::down_msg& d) {
+      shard_down = d.source == shard.address();
+      CHECK(d.reason == caf::sec::request_receiver_down);
+    },
+    caf::after(std::chrono::seconds(30)) >> [] {});
+  CHECK(shard_down);
 }
