@@ -467,7 +467,8 @@ void engine_pass(const bench::workload& w, const options& o,
     out.activations = engine.counters()->activations.load();
     out.passivations = engine.counters()->passivations.load();
     for (size_t k = 0; k < segment_ends.size(); ++k) {
-      int64_t last = 0;
+      // An empty segment ends where the one before it did.
+      int64_t last = k ? static_cast<int64_t>(out.segment_done_s[k - 1] * 1e9) : 0;
       for (size_t t = k ? segment_ends[k - 1] : 0; t < std::min(n, segment_ends[k]); ++t)
         if (latency[t] >= 0)
           last = std::max(last, submitted[t] + latency[t] - start_ns);
