@@ -7,6 +7,7 @@ import random
 import re
 import signal
 import string
+import struct
 import subprocess
 import sys
 import tempfile
@@ -415,3 +416,24 @@ def check_outputs(wcoord, group, topic, state_dir, exactly_once, event_time):
           "for %(applied)d applied; dead letters %(dlq)d (%(dlq_dupes)d again) for %(refused)d "
           "conflict/invalid" % summary, flush=True)
     return summary
+
+
+def parse_assignment(data):
+    """{topic: [partitions]} from a ConsumerProtocol Assignment (any version:
+    the topic list comes first, user data after it)."""
+    out = {}
+    if not data or len(data) < 6:
+        return out
+    pos = 2  # int16 version
+    (n,) = struct.unpack_from(">i", data, pos)
+    pos += 4
+    for _ in range(max(n, 0)):
+        (slen,) = struct.unpack_from(">h", data, pos)
+        pos += 2
+        topic = data[pos:pos + slen].decode()
+        pos += slen
+        (cnt,) = struct.unpack_from(">i", data, pos)
+        pos += 4
+        out[topic] = list(struct.unpack_from(">%di" % cnt, data, pos))
+        pos += 4 * cnt
+    return out

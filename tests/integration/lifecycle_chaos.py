@@ -49,7 +49,6 @@ import random
 import re
 import shutil
 import signal
-import struct
 import subprocess
 import tempfile
 import threading
@@ -209,27 +208,6 @@ def read_topic_isolated(topic, isolation_level, timeout=120):
     return out
 
 
-def parse_assignment(data):
-    """{topic: [partitions]} from a ConsumerProtocol Assignment (any version:
-    the topic list comes first, user data after it)."""
-    out = {}
-    if not data or len(data) < 6:
-        return out
-    pos = 2  # int16 version
-    (n,) = struct.unpack_from(">i", data, pos)
-    pos += 4
-    for _ in range(max(n, 0)):
-        (slen,) = struct.unpack_from(">h", data, pos)
-        pos += 2
-        topic = data[pos:pos + slen].decode()
-        pos += slen
-        (cnt,) = struct.unpack_from(">i", data, pos)
-        pos += 4
-        out[topic] = list(struct.unpack_from(">%di" % cnt, data, pos))
-        pos += 4 * cnt
-    return out
-
-
 def describe_group(group):
     """(state, protocol, {client.id: [member(id, partitions of `topic`)]}) as the
     group coordinator sees it (DescribeGroups)."""
@@ -241,7 +219,7 @@ def describe_group(group):
     members = {}
     for m in g.members:
         members.setdefault(m.client_id, []).append(
-            (m.id, sorted(parse_assignment(m.assignment).get(topic, []))))
+            (m.id, sorted(harness.parse_assignment(m.assignment).get(topic, []))))
     return g.state, g.protocol, members
 
 

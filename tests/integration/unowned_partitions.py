@@ -58,7 +58,6 @@ import os
 import re
 import shutil
 import signal
-import struct
 import subprocess
 import tempfile
 import threading
@@ -138,27 +137,6 @@ HAS_HEALTH = "group.health.interval" in HELP.stdout + HELP.stderr
 
 # --- the group as the group coordinator sees it (as lifecycle_chaos.py) -------------
 
-def parse_assignment(data):
-    """{topic: [partitions]} from a ConsumerProtocol Assignment (any version:
-    the topic list comes first, user data after it)."""
-    out = {}
-    if not data or len(data) < 6:
-        return out
-    pos = 2  # int16 version
-    (n,) = struct.unpack_from(">i", data, pos)
-    pos += 4
-    for _ in range(max(n, 0)):
-        (slen,) = struct.unpack_from(">h", data, pos)
-        pos += 2
-        t = data[pos:pos + slen].decode()
-        pos += slen
-        (cnt,) = struct.unpack_from(">i", data, pos)
-        pos += 4
-        out[t] = list(struct.unpack_from(">%di" % cnt, data, pos))
-        pos += 4 * cnt
-    return out
-
-
 def describe_group(group, topic):
     """(state, {client.id: [partitions of `topic`] per member}) or None while
     the coordinator does not answer."""
@@ -171,7 +149,7 @@ def describe_group(group, topic):
     members = {}
     for m in groups[0].members:
         members.setdefault(m.client_id, []).append(
-            sorted(parse_assignment(m.assignment).get(topic, [])))
+            sorted(harness.parse_assignment(m.assignment).get(topic, [])))
     return groups[0].state, members
 
 
