@@ -177,13 +177,17 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, shard_config cfg,
     },
     [=](drain_atom, const std::vector<topic_partition>& revoked) {
       // The partitions moved to another owner, whose writes this process
-      // will not see: forget their documents so a later re-assignment loads
-      // them afresh. The consumer drained them first, so all are idle.
+      // will not see: forget all their documents, so a later re-assignment
+      // loads them afresh from the restored store. Busy ones too: their
+      // last effects may be durable already while the store's notice of it
+      // is still on its way here (drained is judged by the consumer); kept,
+      // such an actor would decide with its old state once the partition
+      // comes back. Their effects reach the store before any successor's
+      // load (store_actor.cpp).
       auto& st = self->state;
       for (auto i = st.entries.begin(); i != st.entries.end();) {
         auto next = std::next(i);
-        if (std::find(revoked.begin(), revoked.end(), i->second.source) != revoked.end()
-            && i->second.forwarded == i->second.done)
+        if (std::find(revoked.begin(), revoked.end(), i->second.source) != revoked.end())
           passivate(self, i);
         i = next;
       }

@@ -113,6 +113,11 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
   return {
     [=](const std::vector<caf::actor>& shards) { self->state.shards = shards; },
     [=](load_atom, const document_key& key) -> std::optional<stored_document> {
+      // A successor of a document actor that stopped while its last effects
+      // were on their way here (a rewind, a revoked partition) must see
+      // them: the commit scheduled for them may still be queued behind this
+      // request.
+      commit(self);
       try {
         return self->state.store->load(key);
       } catch (const std::exception& e) {
