@@ -5,6 +5,7 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <cstdlib>
 #include <optional>
 #include <set>
 #include <thread>
@@ -97,7 +98,10 @@ void commit(consumer_state& st, const std::vector<topic_partition>& tps, bool sy
     if (!p || p->committable < 0)
       return;
     auto& last = st.committed[tp];
-    if (p->committable <= last)
+    // A synchronous commit (before giving partitions up) is sent even when
+    // an asynchronous one of the same offset is still on its way: returning
+    // early would let the next owner read the older offset meanwhile.
+    if (p->committable < last || (!sync && p->committable == last))
       return;
     rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)
       ->offset = p->committable;
@@ -296,9 +300,13 @@ void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
 
 /// Catches the local store up with the changelog for newly assigned
 /// partitions before any of their records is decided (contract §7).
-void restore(consumer_state& st, const std::vector<topic_partition>& tps) {
+/// Returns the committed offsets the restore trusted: reading must start
+/// exactly there, or a record restored as untrusted would be skipped by
+/// both the restore and the replay.
+std::map<topic_partition, int64_t> restore(consumer_state& st,
+                                           const std::vector<topic_partition>& tps) {
   if (st.opts.changelog_topic.empty())
-    return;
+    return {};
   std::set<int32_t> partitions;
   for (auto& tp : tps)
     partitions.insert(tp.partition); // co-partitioned: one changelog partition each
@@ -314,7 +322,7 @@ void restore(consumer_state& st, const std::vector<topic_partition>& tps) {
   if (!known) {
     st.log->critical("restore: the committed offsets cannot be read");
     st.status->fatal = true;
-    return;
+    return {};
   }
   committed_lookup committed = [&](const topic_partition& tp) -> std::optional<int64_t> {
     auto i = known->find(tp);
@@ -337,7 +345,7 @@ void restore(consumer_state& st, const std::vector<topic_partition>& tps) {
       // let the restart (or another instance) try again.
       st.log->critical("restore failed: {}", *err);
       st.status->fatal = true;
-      return;
+      return {};
     }
     st.status->restored_records.fetch_add(r.records - r.untrusted);
     for (auto& tp : tps)
@@ -352,13 +360,19 @@ void restore(consumer_state& st, const std::vector<topic_partition>& tps) {
                      .count(),
                    r.untrusted);
   }
+  return *known;
 }
 
 void on_assign(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
                bool cooperative) {
   auto tps = to_vector(parts);
-  restore(st, tps);
+  auto start = restore(st, tps);
   st.status->restoring = false;
+  for (int i = 0; i < parts->cnt; ++i) {
+    auto at = start.find({parts->elems[i].topic, parts->elems[i].partition});
+    if (at != start.end() && at->second >= 0)
+      parts->elems[i].offset = at->second;
+  }
   for (auto& tp : tps) {
     st.assigned.insert(tp);
     st.tracker->assign(tp, -1);
@@ -437,7 +451,9 @@ int stats_cb(rd_kafka_t*, char* json, size_t len, void* opaque) {
       }
       up += (source == "learned" || source == "configured") && state == "UP";
     }
-    if (up == 0 && st.brokers_up > 0)
+    // From unknown (-1) too: an outage that begins before the first
+    // statistics must still be said.
+    if (up == 0 && st.brokers_up != 0)
       st.log->warn("broker unreachable: no connection to any broker; waiting for it "
                    "(nothing is committed meanwhile)");
     else if (up > 0 && st.brokers_up == 0)
@@ -746,6 +762,9 @@ caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
   rd_kafka_conf_set_opaque(conf.get(), &st);
   rd_kafka_conf_set_rebalance_cb(conf.get(), rebalance_cb);
   rd_kafka_conf_set_offset_commit_cb(conf.get(), commit_cb);
+  // kafka.statistics.interval.ms, when given, replaces the default.
+  if (auto i = props.find("statistics.interval.ms"); i != props.end())
+    st.opts.stats_interval = std::chrono::milliseconds(std::atoll(i->second.c_str()));
   if (st.opts.stats_interval.count() > 0) {
     // Only with a consumer of the statistics (ClickHouse's warning: unread
     // statistics pile up in the queue).

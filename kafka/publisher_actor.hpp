@@ -23,8 +23,9 @@ struct publisher_options {
   std::string changelog_topic;
   std::string deadletter_topic;
   std::string on_stale = "ignore"; // ignore | log | report
-  /// Originals longer than this (records refused as too large) are cut in
-  /// the dead letter, which must itself fit in a Kafka record.
+  /// The input record limit (max.record.bytes). Every output record is
+  /// bounded by output_message_bytes() of it (kafka/topics.hpp): a dead
+  /// letter's key, headers and original are cut to fit, whatever the input.
   size_t max_record_bytes = 1 << 20;
   /// Set for processing.guarantee=exactly_once: outputs go out in Kafka
   /// transactions committed every `commit_interval` together with the

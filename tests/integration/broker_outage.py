@@ -98,7 +98,8 @@ def restart(why):
 
 
 topic, group = unique("outage"), unique("outage")
-extra = ("--set", "processing.guarantee=" + args.guarantee)
+extra = ("--set", "processing.guarantee=" + args.guarantee,
+         "--set", "kafka.statistics.interval.ms=1000")
 coords = []
 state = tempfile.mkdtemp(prefix="wcoord-outage-")
 try:
@@ -139,7 +140,18 @@ try:
 
     wait_until(some_progress, 120, "committed lag below %d" % (total * 0.9), interval=0.2)
     before = progress.get("lag")
-    up_before = brokers_up(base) if base else None
+    # The gauge comes from librdkafka's statistics (every second here, see
+    # `extra`): await the first ones, which may come after the progress
+    # above on a fast machine.
+    up = {}
+
+    def gauge_up():
+        up["v"] = brokers_up(base) if base else None
+        return (up["v"] or 0) >= 1 or c.proc.poll() is not None
+
+    wait_until(gauge_up, 30, "%s >= 1" % BROKERS_UP, interval=0.2)
+    up_before = up.get("v")
+    before = lag()
     say("progress: lag %s of %d; %s before the outage: %s" % (before, total, BROKERS_UP, up_before))
     check(up_before is not None and up_before >= 1,
           "%s >= 1 while the broker is up (got %s)" % (BROKERS_UP, up_before))

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -96,7 +96,16 @@ def group_lag(group, topic):
                   "isolation.level": "read_uncommitted"})
     md = c.list_topics(topic, timeout=10).topics[topic]
     tps = [TopicPartition(topic, p) for p in sorted(md.partitions)]
-    committed = c.committed(tps, timeout=10)
+    for attempt in range(20):
+        try:
+            committed = c.committed(tps, timeout=10)
+            break
+        except KafkaException as e:
+            # A broker that just started is still loading its group
+            # coordinators (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS).
+            if attempt == 19 or not e.args[0].retriable():
+                raise
+            time.sleep(0.5)
     lag = {}
     for tp in committed:
         lo, hi = c.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
