@@ -7,6 +7,8 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <cstdlib>
+#include <string_view>
+#include <unordered_set>
 
 #include "actors/messages.hpp"
 #include "actors/diagnostics.hpp"
@@ -21,6 +23,9 @@ struct store_state {
   caf::actor sink;
   std::vector<caf::actor> shards;
   std::vector<effect> pending;
+  /// Documents written by `pending`, as hashes: a load of one of them
+  /// writes the batch first. A false positive only costs an early write.
+  std::unordered_set<size_t> pending_keys;
   /// Highest offsets stored so far: effects finish out of order, so a later
   /// batch may only hold lower ones and must not move the mark back.
   std::map<topic_partition, int64_t> high_marks;
@@ -29,6 +34,17 @@ struct store_state {
   std::shared_ptr<spdlog::logger> log = module_logger("store");
   static inline const char* name = "wcoord.store";
 };
+
+size_t pending_key(std::string_view index, std::string_view id) {
+  auto h = std::hash<std::string_view>{}(id);
+  return h ^ (std::hash<std::string_view>{}(index) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+}
+
+void add_pending(store_state& st, effect&& e) {
+  if (e.write)
+    st.pending_keys.insert(pending_key(e.work->m.index, e.work->m.id));
+  st.pending.push_back(std::move(e));
+}
 
 [[noreturn]] void fail_stop(store_state& st, const std::exception& e) {
   // The document actors' memory is now ahead of the store. Acknowledging
@@ -81,6 +97,7 @@ void commit(store_actor::stateful_pointer<store_state> self) {
   }
   auto done = std::make_shared<const std::vector<effect>>(std::move(st.pending));
   st.pending = {};
+  st.pending_keys.clear();
   st.pending.reserve(st.opts.max_batch);
   // Typed actors may only send() to typed ones; the sink and the shards
   // are dynamically typed, so they get anonymous messages.
@@ -117,7 +134,8 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
       // were on their way here (a rewind, a revoked partition) must see
       // them: the commit scheduled for them may still be queued behind this
       // request.
-      commit(self);
+      if (self->state.pending_keys.count(pending_key(key.index, key.id)))
+        commit(self);
       try {
         return self->state.store->load(key);
       } catch (const std::exception& e) {
@@ -125,13 +143,12 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
       }
     },
     [=](effect& e) {
-      self->state.pending.push_back(std::move(e));
+      add_pending(self->state, std::move(e));
       schedule_commit(self);
     },
     [=](std::vector<effect>& batch) {
-      auto& pending = self->state.pending;
-      pending.insert(pending.end(), std::make_move_iterator(batch.begin()),
-                     std::make_move_iterator(batch.end()));
+      for (auto& e : batch)
+        add_pending(self->state, std::move(e));
       schedule_commit(self);
     },
 
