@@ -89,7 +89,8 @@ std::optional<std::string> coordinator::start() {
   }
   kafka::topic_plan plan{cfg_.topics, cfg_.changelog(), cfg_.deadletter(),
                          cfg_.max_record_bytes};
-  if (auto err = kafka::prepare_topics(client_props(), plan, cfg_.topics_regex))
+  kafka::topic_limits limits;
+  if (auto err = kafka::prepare_topics(client_props(), plan, cfg_.topics_regex, &limits))
     return *err;
 
   try {
@@ -120,6 +121,7 @@ std::optional<std::string> coordinator::start() {
   pub.deadletter_topic = cfg_.deadletter();
   pub.on_stale = cfg_.on_stale;
   pub.max_record_bytes = cfg_.max_record_bytes;
+  pub.deadletter_max_bytes = limits.deadletter_bytes;
   auto props = client_props();
   std::shared_ptr<kafka::transaction_context> txn;
   if (cfg_.processing_guarantee == "exactly_once") {
@@ -136,6 +138,11 @@ std::optional<std::string> coordinator::start() {
     // instance that never returns holds read_committed readers this long.
     props.emplace("transaction.timeout.ms", "300000");
   }
+  // A batch is checked whole against the topic's max.message.bytes: with an
+  // output topic made elsewhere smaller than librdkafka's default batch
+  // (1,000,000 bytes), batches must stay below it.
+  if (limits.smallest_bytes < 1000000)
+    props.emplace("batch.size", std::to_string(limits.smallest_bytes));
   // Room for a changelog record around the largest accepted document.
   props.emplace("message.max.bytes",
                 std::to_string(kafka::output_message_bytes(cfg_.max_record_bytes)));

@@ -155,7 +155,9 @@ bool render_output(publisher_state& st, const effect& e, std::string& value,
     size_t used = framing + (r.key ? r.key->size() : 0);
     for (auto& [k, v] : r.headers)
       used += k.size() + v.size() + dead_letter_limits::header_framing_bytes;
-    const size_t limit = output_message_bytes(st.opts.max_record_bytes);
+    const size_t limit = st.opts.deadletter_max_bytes > 0
+                           ? st.opts.deadletter_max_bytes
+                           : output_message_bytes(st.opts.max_record_bytes);
     auto dl = render_dead_letter(s, d, w.origin, w.value, limit > used ? limit - used : 0);
     value = std::move(dl.text);
     if (dl.mutation_truncated)

@@ -27,6 +27,9 @@ struct publisher_options {
   /// bounded by output_message_bytes() of it (kafka/topics.hpp): a dead
   /// letter's key, headers and original are cut to fit, whatever the input.
   size_t max_record_bytes = 1 << 20;
+  /// The dead-letter topic's own limit when it is smaller (topic_limits);
+  /// 0: output_message_bytes(max_record_bytes).
+  size_t deadletter_max_bytes = 0;
   /// Set for processing.guarantee=exactly_once: outputs go out in Kafka
   /// transactions committed every `commit_interval` together with the
   /// input offsets; effects reach the store only after their commit.

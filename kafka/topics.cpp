@@ -1,6 +1,8 @@
 #include "kafka/topics.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <regex>
 #include <thread>
 
@@ -67,10 +69,51 @@ std::optional<std::string> create_topic(rd_kafka_t* rk, const std::string& name,
   return std::nullopt;
 }
 
+/// `max.message.bytes` of an existing topic; nullopt when it cannot be read.
+std::optional<size_t> topic_max_message_bytes(rd_kafka_t* rk, const std::string& name) {
+  auto* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
+  queue_ptr q{rd_kafka_queue_new(rk)};
+  rd_kafka_DescribeConfigs(rk, &res, 1, nullptr, q.get());
+  rd_kafka_ConfigResource_destroy(res);
+  event_ptr ev{rd_kafka_queue_poll(q.get(), timeout_ms + 5000)};
+  if (!ev || rd_kafka_event_error(ev.get()))
+    return std::nullopt;
+  size_t n = 0;
+  auto** found = rd_kafka_DescribeConfigs_result_resources(
+    rd_kafka_event_DescribeConfigs_result(ev.get()), &n);
+  for (size_t i = 0; i < n; ++i) {
+    size_t m = 0;
+    auto** entries = rd_kafka_ConfigResource_configs(found[i], &m);
+    for (size_t j = 0; j < m; ++j) {
+      const char* value = rd_kafka_ConfigEntry_value(entries[j]);
+      if (value && std::string(rd_kafka_ConfigEntry_name(entries[j])) == "max.message.bytes")
+        return static_cast<size_t>(std::strtoull(value, nullptr, 10));
+    }
+  }
+  return std::nullopt;
+}
+
+/// Warns when an output topic made elsewhere takes less than wcoord may
+/// write to it; returns what it takes.
+size_t check_existing_limit(rd_kafka_t* rk, const std::string& name, size_t wanted) {
+  auto has = topic_max_message_bytes(rk, name);
+  if (!has || *has >= wanted)
+    return wanted;
+  module_logger("kafka")->warn(
+    "topic {} takes records of at most {} bytes (max.message.bytes), less than the {} "
+    "wcoord may write for max.record.bytes; dead letters are cut to fit, but a changelog "
+    "record of a document near max.record.bytes would stop the process. Raise it with "
+    "kafka-configs --alter --entity-type topics --entity-name {} --add-config "
+    "max.message.bytes={}, or lower max.record.bytes",
+    name, *has, wanted, name, wanted);
+  return *has;
+}
+
 } // namespace
 
 std::optional<std::string> prepare_topics(const std::map<std::string, std::string>& props,
-                                          topic_plan plan, const std::string& regex) {
+                                          topic_plan plan, const std::string& regex,
+                                          topic_limits* limits) {
   std::string error;
   auto rk = make_client(RD_KAFKA_PRODUCER, props, error);
   if (!rk)
@@ -102,6 +145,8 @@ std::optional<std::string> prepare_topics(const std::map<std::string, std::strin
     return regex.empty() ? "no mutation topics configured"
                          : "no existing topic matches topics.regex '" + regex + "'";
   auto log = module_logger("kafka");
+  const size_t wanted = output_message_bytes(plan.max_record_bytes);
+  size_t deadletter_bytes = wanted, changelog_bytes = wanted;
   if (auto i = counts.find(plan.changelog); i == counts.end()) {
     if (auto e = create_topic(rk.get(), plan.changelog, partitions, true,
                               output_message_bytes(plan.max_record_bytes)))
@@ -112,12 +157,20 @@ std::optional<std::string> prepare_topics(const std::map<std::string, std::strin
     return "changelog topic '" + plan.changelog + "' has " + std::to_string(i->second)
            + " partitions, fewer than the " + std::to_string(partitions)
            + " of the mutation topics";
+  } else {
+    changelog_bytes = check_existing_limit(rk.get(), plan.changelog, wanted);
   }
   if (counts.find(plan.deadletter) == counts.end()) {
     if (auto e = create_topic(rk.get(), plan.deadletter, partitions, false,
                               output_message_bytes(plan.max_record_bytes)))
       return e;
     log->info("created dead-letter topic {}", plan.deadletter);
+  } else {
+    deadletter_bytes = check_existing_limit(rk.get(), plan.deadletter, wanted);
+  }
+  if (limits) {
+    limits->deadletter_bytes = deadletter_bytes;
+    limits->smallest_bytes = std::min(deadletter_bytes, changelog_bytes);
   }
   return std::nullopt;
 }

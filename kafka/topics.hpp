@@ -22,10 +22,24 @@ struct topic_plan {
 /// Largest record wcoord may write to its output topics.
 size_t output_message_bytes(size_t max_record_bytes);
 
+/// What the output topics accept, as found or created.
+struct topic_limits {
+  /// Largest dead letter the dead-letter topic takes (`max.message.bytes`
+  /// of a topic created elsewhere may be smaller than wcoord would choose).
+  size_t deadletter_bytes = 0;
+  /// The smaller of both output topics' limits: a producer batch (many
+  /// records, one size check on the broker) must not exceed it either.
+  size_t smallest_bytes = 0;
+};
+
 /// Returns an error message, or nullopt when the topics are ready. With a
 /// regex subscription, `regex` selects the inputs among existing topics.
+/// Output topics created elsewhere with a `max.message.bytes` below
+/// output_message_bytes() are used as they are, with a warning; `limits`
+/// then tells the bound dead letters must keep.
 std::optional<std::string> prepare_topics(const std::map<std::string, std::string>& props,
                                           topic_plan plan,
-                                          const std::string& regex = {});
+                                          const std::string& regex = {},
+                                          topic_limits* limits = nullptr);
 
 } // namespace wcoord::kafka
