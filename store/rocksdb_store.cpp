@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 
 #include <rocksdb/compaction_filter.h>
@@ -106,6 +107,10 @@ public:
     table.block_cache = rocksdb::NewLRUCache(opts.block_cache_bytes);
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    // RocksDB would create a missing directory too, but only after logging
+    // an error about it, which alarms operators on every first start.
+    std::error_code ignored; // Open reports what really fails
+    std::filesystem::create_directories(opts.path, ignored);
     rocksdb::DB* db = nullptr;
     check(rocksdb::DB::Open(o, opts.path, &db), "open");
     db_.reset(db);
