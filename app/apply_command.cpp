@@ -19,6 +19,7 @@
 #include "app/command_line.hpp"
 #include "app/line_reader.hpp"
 #include "engine/duration.hpp"
+#include "engine/index_name.hpp"
 #include "engine/mutation_parser.hpp"
 #include "support/logging.hpp"
 
@@ -73,6 +74,8 @@ int apply_command(int argc, char** argv) {
     } else if (auto v = cl.value("--state-dir")) {
       state_dir = *v;
     } else if (auto v = cl.value("--default-index")) {
+      if (auto why = invalid_index_name_reason(*v); why || v->empty())
+        return cl.fail("invalid --default-index: " + (why ? *why : std::string("empty")));
       default_index = *v;
     } else if (auto v = cl.value("--gc-deletes")) {
       auto d = parse_duration(*v);

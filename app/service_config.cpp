@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/duration.hpp"
+#include "engine/index_name.hpp"
 
 extern char** environ;
 
@@ -138,8 +139,16 @@ const std::vector<option>& options() {
      }},
     string_opt("topics.regex", "", "mutation topics by regular expression",
                &service_config::topics_regex),
-    string_opt("default.index", "(topic name)", "index for mutations without one",
-               &service_config::default_index),
+    {"default.index", "(topic name)", "index for mutations without one",
+     [](service_config& c, const std::string& v) -> std::optional<std::string> {
+       // Every mutation without an index would be refused: say so at start.
+       if (!v.empty())
+         if (auto why = invalid_index_name_reason(v))
+           return "default.index: " + *why;
+       c.default_index = v;
+       return std::nullopt;
+     },
+     [](const service_config& c) { return c.default_index; }},
     string_opt("state.dir", "wcoord-state", "directory of the embedded store",
                &service_config::state_dir),
     duration_opt("gc.deletes", "24h", "how long tombstones are honoured (event time)",

@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "engine/index_name.hpp"
 #include "engine/json_writer.hpp"
 
 namespace wcoord {
@@ -484,20 +485,26 @@ parse_result mutation_parser::impl::run(std::string_view value,
       m.op = op_type::remove;
   }
   r.has_id = f.id == field_state::ok;
+  // Elasticsearch wraps only an ActionRequestValidationException's messages
+  // in "Validation Failed: 1: …;"; an IllegalArgumentException (an unknown
+  // version type, a malformed value) answers with its message as it is.
   auto fail = [&](const char* type, const std::string& msg) {
     r.invalid = validation_failure(type, msg);
+    return std::move(r);
+  };
+  auto fail_argument = [&](const std::string& msg) {
+    r.invalid = invalid_decision("illegal_argument_exception", msg);
     return std::move(r);
   };
   if (f.op == field_state::wrong_type
       || (f.op == field_state::ok && f.op_text != "index"
           && f.op_text != "create" && f.op_text != "delete"))
-    return fail("illegal_argument_exception",
-                "unknown op [" + f.op_text
-                  + "], expected one of [index, create, delete]");
+    return fail_argument("unknown op [" + f.op_text
+                         + "], expected one of [index, create, delete]");
   if (f.vtype != field_state::absent) {
     const auto& x = f.vtype_text;
     if (f.vtype == field_state::wrong_type)
-      return fail("illegal_argument_exception", "No version type match [" + x + "]");
+      return fail_argument("No version type match [" + x + "]");
     if (x == "internal")
       m.vtype = version_type::internal;
     else if (x == "external" || x == "external_gt")
@@ -505,14 +512,13 @@ parse_result mutation_parser::impl::run(std::string_view value,
     else if (x == "external_gte")
       m.vtype = version_type::external_gte;
     else
-      return fail("illegal_argument_exception", "No version type match [" + x + "]");
+      return fail_argument("No version type match [" + x + "]");
   }
   if (f.id != field_state::ok || m.id.empty())
     return fail("action_request_validation_exception", "id is missing");
   if (f.version == field_state::wrong_type)
-    return fail("illegal_argument_exception",
-                "version must be an integer in the int64 range, found ["
-                  + f.version_text + "]");
+    return fail_argument("version must be an integer in the int64 range, found ["
+                         + f.version_text + "]");
   if (m.op == op_type::create && m.vtype != version_type::internal)
     return fail("action_request_validation_exception",
                 "create operations only support internal versioning. use index "
@@ -543,14 +549,16 @@ parse_result mutation_parser::impl::run(std::string_view value,
                 "id [" + m.id + "] is too long, must be no longer than 512 bytes "
                   "but was: " + std::to_string(m.id.size()));
   if (f.index == field_state::wrong_type || m.index.empty())
-    return fail("illegal_argument_exception", "index must be a non-empty string");
+    return fail_argument("index must be a non-empty string");
+  if (auto reason = invalid_index_name_reason(m.index)) {
+    r.invalid = invalid_decision("invalid_index_name_exception", std::move(*reason));
+    return r;
+  }
   if (f.timestamp == field_state::wrong_type)
-    return fail("illegal_argument_exception",
-                "timestamp must be an integer (epoch milliseconds)");
+    return fail_argument("timestamp must be an integer (epoch milliseconds)");
   if (ctx.key && *ctx.key != m.id)
-    return fail("illegal_argument_exception",
-                "record key [" + std::string(ctx.key->substr(0, 64))
-                  + "] does not match the id [" + m.id.substr(0, 64) + "]");
+    return fail_argument("record key [" + std::string(ctx.key->substr(0, 64))
+                         + "] does not match the id [" + m.id.substr(0, 64) + "]");
   return r;
 }
 

@@ -75,12 +75,15 @@ TEST_CASE("external_gt is an alias of external") {
 TEST_CASE("validation rows, in order, with their messages") {
   CHECK(type_of(R"({"op":"upsert","id":"x","doc":{}})") == "illegal_argument_exception");
   CHECK(type_of(R"({"op":7,"id":"x","doc":{}})") == "illegal_argument_exception");
+  // VersionType.fromString throws an IllegalArgumentException: its message
+  // is the reason, not wrapped in "Validation Failed" (issue 9).
   CHECK(reason_of(R"({"id":"x","doc":{},"version_type":"force"})")
-        == "Validation Failed: 1: No version type match [force];");
+        == "No version type match [force]");
+  CHECK(type_of(R"({"id":"x","doc":{},"version_type":"force"})")
+        == "illegal_argument_exception");
   // op is checked before version_type, which is checked before id.
   CHECK(type_of(R"({"op":"bad","version_type":"force"})") == "illegal_argument_exception");
-  CHECK(reason_of(R"({"version_type":"force"})")
-        == "Validation Failed: 1: No version type match [force];");
+  CHECK(reason_of(R"({"version_type":"force"})") == "No version type match [force]");
   CHECK(reason_of(R"({"doc":{}})") == "Validation Failed: 1: id is missing;");
   CHECK(reason_of(R"({"id":"","doc":{}})") == "Validation Failed: 1: id is missing;");
   CHECK(reason_of(R"({"id":17,"doc":{}})") == "Validation Failed: 1: id is missing;");
@@ -277,4 +280,91 @@ TEST_CASE("an id over 512 bytes is refused with Elasticsearch's message") {
   CHECK(reason_of("{\"id\":\"" + id + "\",\"doc\":{}}")
         == "Validation Failed: 1: id [" + id
              + "] is too long, must be no longer than 512 bytes but was: 513;");
+}
+
+TEST_CASE("illegal arguments answer with their message, never wrapped") {
+  struct row {
+    const char* input;
+    const char* reason;
+  };
+  const row rows[] = {
+    {R"({"op":"upsert","id":"x","doc":{}})",
+     "unknown op [upsert], expected one of [index, create, delete]"},
+    {R"({"id":"x","doc":{},"version_type":"force"})", "No version type match [force]"},
+    {R"({"id":"x","doc":{},"version_type":"EXTERNAL"})", "No version type match [EXTERNAL]"},
+    {R"({"id":"x","doc":{},"version":"3"})",
+     "version must be an integer in the int64 range, found [\"3\"]"},
+    {R"({"id":"x","doc":{},"index":7})", "index must be a non-empty string"},
+    {R"({"id":"x","doc":{},"timestamp":"now"})",
+     "timestamp must be an integer (epoch milliseconds)"},
+  };
+  for (const auto& r : rows) {
+    INFO(r.input);
+    auto p = parse(r.input);
+    REQUIRE(p.invalid);
+    CHECK(p.invalid->status == 400);
+    CHECK(p.invalid->error->type == "illegal_argument_exception");
+    CHECK(p.invalid->error->reason == r.reason);
+  }
+}
+
+TEST_CASE("index names follow Elasticsearch's rules, with its reasons") {
+  struct row {
+    std::string index;
+    const char* why; // nullptr: valid
+  };
+  const std::string forbidden = "must not contain the following characters "
+                                "[ , \", *, \\, <, |, ,, >, /, ?]";
+  const row rows[] = {
+    {"orders", nullptr},
+    {"orders-2024.01", nullptr},
+    {".hidden", nullptr},
+    {"a..b", nullptr},
+    {"caf\u00e9", nullptr},         // é is lowercase
+    {"a\u0000b", nullptr},          // NUL is no rule of Elasticsearch's
+    {std::string(255, 'a'), nullptr},
+    {"Orders", "must be lowercase"},
+    {"caf\u00c9", "must be lowercase"}, // É
+    {"\u03a3", "must be lowercase"},    // Greek capital sigma
+    {"a\\\\b", forbidden.c_str()}, // a JSON-escaped backslash
+    {"a/b", forbidden.c_str()},
+    {"a*b", forbidden.c_str()},
+    {"a?b", forbidden.c_str()},
+    {"a\\\"b", forbidden.c_str()},  // a JSON-escaped quote
+    {"a<b", forbidden.c_str()},
+    {"a>b", forbidden.c_str()},
+    {"a|b", forbidden.c_str()},
+    {"a b", forbidden.c_str()},
+    {"a,b", forbidden.c_str()},
+    {"A b", forbidden.c_str()}, // characters are checked before case
+    {"a#b", "must not contain '#'"},
+    {"a:b", "must not contain ':'"},
+    {"_a", "must not start with '_', '-', or '+'"},
+    {"-a", "must not start with '_', '-', or '+'"},
+    {"+a", "must not start with '_', '-', or '+'"},
+    {".", "must not be '.' or '..'"},
+    {"..", "must not be '.' or '..'"},
+    {std::string(256, 'a'), "index name is too long, (256 > 255)"},
+    {std::string(128, 'a') + "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+       + std::string(120, 'a'), "index name is too long, (264 > 255)"},
+  };
+  for (const auto& r : rows) {
+    INFO(r.index);
+    auto p = parse(R"({"id":"x","doc":{},"index":")" + r.index + "\"}");
+    if (!r.why) {
+      CHECK_FALSE(p.invalid);
+      continue;
+    }
+    REQUIRE(p.invalid);
+    CHECK(p.invalid->status == 400);
+    CHECK(p.invalid->error->type == "invalid_index_name_exception");
+    CHECK(p.invalid->error->reason
+          == "Invalid index name [" + p.value.index + "], " + r.why);
+  }
+  // The default index is checked the same way (the topic name in `run`).
+  record_context ctx;
+  ctx.default_index = "Orders";
+  auto p = parse(R"({"id":"x","doc":{}})", ctx);
+  REQUIRE(p.invalid);
+  CHECK(p.invalid->error->reason == "Invalid index name [Orders], must be lowercase");
 }

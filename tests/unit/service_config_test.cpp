@@ -97,6 +97,20 @@ TEST_CASE("unknown keys and bad values are errors that say what is valid") {
   CHECK(load_config(missing, d));
 }
 
+TEST_CASE("default.index must be an index name Elasticsearch accepts") {
+  config_sources src;
+  src.use_environment = false;
+  service_config c;
+  src.overrides = {"default.index=Orders"};
+  auto err = load_config(src, c);
+  REQUIRE(err);
+  CHECK(*err == "--set default.index: Invalid index name [Orders], must be lowercase");
+  service_config d;
+  src.overrides = {"default.index=orders"};
+  CHECK_FALSE(load_config(src, d));
+  CHECK(d.default_index == "orders");
+}
+
 TEST_CASE("the HTTP surface: probes open, document reads off unless asked for") {
   service_config c;
   config_sources src;
