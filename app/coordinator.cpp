@@ -163,6 +163,8 @@ std::optional<std::string> coordinator::start() {
     copts.topics = {cfg_.topics_regex.front() == '^' ? cfg_.topics_regex
                                                      : "^" + cfg_.topics_regex};
   copts.default_index = cfg_.default_index;
+  copts.formats = cfg_.formats;
+  copts.debezium = cfg_.debezium;
   copts.max_inflight = cfg_.max_inflight;
   copts.max_record_bytes = cfg_.max_record_bytes;
   copts.commit_interval = cfg_.commit_interval;

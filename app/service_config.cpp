@@ -113,6 +113,22 @@ option size_opt(const char* key, const char* def, const char* help,
           }};
 }
 
+/// An option whose text `parse` turns into a value (nullopt: invalid),
+/// which `assign` stores.
+template <class Parse, class Assign>
+option parsed_opt(const char* key, const char* def, const char* help, const char* expected,
+                  Parse parse, Assign assign, getter get) {
+  return {key, def, help,
+          [=](service_config& c, const std::string& v) -> std::optional<std::string> {
+            auto parsed = parse(v);
+            if (!parsed)
+              return bad(key, v, expected);
+            assign(c, *parsed);
+            return std::nullopt;
+          },
+          std::move(get)};
+}
+
 const std::vector<option>& options() {
   static const std::vector<option> all = {
     string_opt("bootstrap.servers", "(embedded)",
@@ -149,6 +165,42 @@ const std::vector<option>& options() {
        return std::nullopt;
      },
      [](const service_config& c) { return c.default_index; }},
+    parsed_opt(
+      "input.format", "mutation",
+      "record format: mutation, or debezium (change events); input.format.<topic> for one topic",
+      "mutation | debezium", parse_input_format,
+      [](service_config& c, input_format f) { c.formats.fallback = f; },
+      [](const service_config& c) { return std::string(to_string(c.formats.fallback)); }),
+    parsed_opt(
+      "debezium.index", "table",
+      "index of a Debezium event: table (source.table), schema.table, or fixed (default.index)",
+      "table | schema.table | fixed", parse_index_source,
+      [](service_config& c, debezium_options::index_source s) { c.debezium.index = s; },
+      [](const service_config& c) {
+        using s = debezium_options::index_source;
+        return std::string(c.debezium.index == s::table          ? "table"
+                           : c.debezium.index == s::schema_table ? "schema.table"
+                                                                 : "fixed");
+      }),
+    {"debezium.version", "source.lsn",
+     "version of a Debezium event: source.lsn, source.ts_ms, or column:<name> of the row",
+     [](service_config& c, const std::string& v) -> std::optional<std::string> {
+       if (!parse_version_source(v, c.debezium.version, c.debezium.version_column))
+         return bad("debezium.version", v, "source.lsn | source.ts_ms | column:<name>");
+       return std::nullopt;
+     },
+     [](const service_config& c) {
+       using s = debezium_options::version_source;
+       return c.debezium.version == s::lsn     ? std::string("source.lsn")
+              : c.debezium.version == s::ts_ms ? std::string("source.ts_ms")
+                                               : "column:" + c.debezium.version_column;
+     }},
+    parsed_opt(
+      "debezium.version.type", "external",
+      "version type of Debezium events: external, or external_gte (equal versions win too)",
+      "external | external_gte", parse_debezium_version_type,
+      [](service_config& c, version_type t) { c.debezium.vtype = t; },
+      [](const service_config& c) { return std::string(to_string(c.debezium.vtype)); }),
     string_opt("state.dir", "wcoord-state", "directory of the embedded store",
                &service_config::state_dir),
     duration_opt("gc.deletes", "24h", "how long tombstones are honoured (event time)",
@@ -251,6 +303,7 @@ std::string valid_keys() {
   std::string s;
   for (auto& o : options())
     s += std::string("  ") + o.key + "\n";
+  s += "  input.format.<topic>\n";
   s += "  kafka.<librdkafka property>\n";
   return s;
 }
@@ -273,6 +326,14 @@ std::optional<std::string> set_config_value(service_config& cfg,
                                             const std::string& value) {
   if (key.rfind("kafka.", 0) == 0 && key.size() > 6) {
     cfg.kafka[key.substr(6)] = value;
+    return std::nullopt;
+  }
+  const std::string per_topic = "input.format.";
+  if (key.rfind(per_topic, 0) == 0 && key.size() > per_topic.size()) {
+    auto f = parse_input_format(value);
+    if (!f)
+      return bad(key, value, "mutation | debezium");
+    cfg.formats.by_topic[key.substr(per_topic.size())] = *f;
     return std::nullopt;
   }
   for (auto& o : options())
@@ -331,6 +392,10 @@ std::optional<std::string> load_config(const config_sources& src,
     return "set either topics or topics.regex, not both";
   if (out.group_id.empty())
     return "group.id must not be empty";
+  for (auto& [topic, format] : out.formats.by_topic)
+    if (!out.topics.empty()
+        && std::find(out.topics.begin(), out.topics.end(), topic) == out.topics.end())
+      return "input.format." + topic + " names a topic that is not in topics";
   if (!out.http_docs_enabled
       && (!out.http_docs_listen.empty() || !out.http_docs_token_file.empty()))
     return "http.docs.listen and http.docs.token.file apply to document reads, "
@@ -348,6 +413,8 @@ std::vector<std::string> describe_config(const service_config& cfg) {
   std::vector<std::string> out;
   for (auto& o : options())
     out.push_back(std::string(o.key) + "=" + o.get(cfg));
+  for (auto& [topic, format] : cfg.formats.by_topic)
+    out.push_back("input.format." + topic + "=" + to_string(format));
   for (auto& [k, v] : cfg.kafka)
     out.push_back("kafka." + k + "=" + (is_secret_key(k) ? "******" : v));
   return out;
@@ -362,6 +429,7 @@ std::string config_help() {
     d.resize(std::max<size_t>(d.size() + 1, 22), ' ');
     s += "  " + k + d + o.help + "\n";
   }
+  s += "  input.format.<topic>              (input.format)        the record format of one topic\n";
   s += "  kafka.*                           passed to librdkafka unchanged\n";
   return s;
 }

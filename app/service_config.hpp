@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/input_format.hpp"
+
 namespace wcoord {
 
 struct service_config {
@@ -18,6 +20,10 @@ struct service_config {
   std::vector<std::string> topics;
   std::string topics_regex;
   std::string default_index;
+  /// `input.format` and `input.format.<topic>`: mutations or Debezium events.
+  input_formats formats;
+  /// `debezium.*`: how Debezium change events map to mutations.
+  debezium_options debezium;
   std::string state_dir = "wcoord-state";
   std::chrono::milliseconds gc_deletes{24 * 3600 * 1000LL};
   std::string processing_guarantee = "at_least_once";

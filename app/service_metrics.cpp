@@ -132,6 +132,10 @@ public:
            MetricType::Gauge, status.ready.load() ? 1.0 : 0.0);
     simple("wcoord_records_consumed_total", "Records taken from the mutation topics",
            MetricType::Counter, static_cast<double>(status.records.load()));
+    simple("wcoord_tombstones_skipped_total",
+           "Kafka tombstones (null values) skipped on input.format=debezium topics: the "
+           "delete event before each one decides",
+           MetricType::Counter, static_cast<double>(status.tombstones_skipped.load()));
     simple("wcoord_commit_failures_total", "Offset commits the broker refused",
            MetricType::Counter, static_cast<double>(status.commit_failures.load()));
     simple("wcoord_restored_records_total", "Changelog records applied while restoring",

@@ -15,7 +15,7 @@
 #include "actors/messages.hpp"
 #include "actors/diagnostics.hpp"
 #include "actors/pipeline.hpp"
-#include "engine/mutation_parser.hpp"
+#include "engine/input_format.hpp"
 #include "kafka/changelog_restore.hpp"
 #include "kafka/handles.hpp"
 #include "kafka/transaction_context.hpp"
@@ -38,7 +38,8 @@ struct consumer_state {
   std::unique_ptr<submitter> feed; // declared before rk: flushed in callbacks
   std::shared_ptr<offset_tracker> tracker;
   std::shared_ptr<consumer_status> status;
-  mutation_parser parser;
+  /// Reads each record in its topic's format (set from opts at start).
+  std::unique_ptr<record_decoder> decoder;
   std::set<topic_partition> assigned;
   /// One librdkafka queue per assigned partition, detached from the
   /// consumer queue, so each partition is read only while it has room.
@@ -523,7 +524,8 @@ void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
   }
 }
 
-work_ptr to_work(consumer_state& st, const rd_kafka_message_t* m) {
+/// `skip` is set for a record with nothing to decide (a Debezium tombstone).
+work_ptr to_work(consumer_state& st, const rd_kafka_message_t* m, bool& skip) {
   auto w = std::make_shared<work_item>();
   w->entered_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::steady_clock::now().time_since_epoch())
@@ -556,7 +558,12 @@ work_ptr to_work(consumer_state& st, const rd_kafka_message_t* m) {
                                                     : std::string_view(st.opts.default_index);
   ctx.record_timestamp = w->origin.timestamp;
   ctx.max_bytes = st.opts.max_record_bytes;
-  auto r = st.parser.parse(w->value, ctx);
+  std::optional<std::string_view> value; // null stays null: a tombstone
+  if (m->payload)
+    value = w->value;
+  auto d = st.decoder->decode(w->origin.topic, value, ctx);
+  skip = d.skip;
+  auto& r = d.result;
   w->m = std::move(r.value);
   w->invalid = std::move(r.invalid);
   w->parsed = r.parsed;
@@ -582,13 +589,21 @@ bool take(consumer_pointer self, const rd_kafka_message_t* m) {
     st.log->warn("consumer: {}", rd_kafka_message_errstr(m));
     return true;
   }
-  auto w = to_work(st, m);
-  st.tracker->dispatched({w->origin.topic, w->origin.partition}, w->origin.offset,
-                         w->origin.timestamp);
+  bool skip = false;
+  auto w = to_work(st, m, skip);
+  const topic_partition tp{w->origin.topic, w->origin.partition};
+  st.tracker->dispatched(tp, w->origin.offset, w->origin.timestamp);
   if (st.opts.transactions)
-    st.opts.transactions->published->dispatched({w->origin.topic, w->origin.partition},
-                                                w->origin.offset, w->origin.timestamp);
-  st.feed->submit(std::move(w));
+    st.opts.transactions->published->dispatched(tp, w->origin.offset, w->origin.timestamp);
+  if (skip) {
+    // Nothing to decide or publish: done at once, committed in turn.
+    st.tracker->finished(tp, w->origin.offset);
+    if (st.opts.transactions)
+      st.opts.transactions->published->finished(tp, w->origin.offset);
+    st.status->tombstones_skipped.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    st.feed->submit(std::move(w));
+  }
   if (st.status->records.fetch_add(1, std::memory_order_relaxed) == 0)
     st.status->first_record_ms = steady_ms();
   return true;
@@ -745,6 +760,7 @@ caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
   st.feed = std::make_unique<submitter>(st.engine);
   st.tracker = std::move(tracker);
   st.status = std::move(status);
+  st.decoder = std::make_unique<record_decoder>(st.opts.formats, st.opts.debezium);
   auto props = st.opts.props;
   // Invariants after the user's values: offsets move only when work is durable.
   props["enable.auto.commit"] = "false";

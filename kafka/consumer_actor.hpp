@@ -18,6 +18,7 @@
 #include "actors/engine_counters.hpp"
 #include "actors/messages.hpp"
 #include "actors/pipeline.hpp"
+#include "engine/input_format.hpp"
 #include "kafka/offset_tracker.hpp"
 
 namespace wcoord::kafka {
@@ -26,6 +27,9 @@ struct consumer_options {
   std::map<std::string, std::string> props; // librdkafka, incl. group.id
   std::vector<std::string> topics;          // names, or one "^regex"
   std::string default_index;                // empty: the topic name
+  /// The format of each topic's records, and how Debezium events map.
+  input_formats formats;
+  debezium_options debezium;
   size_t max_inflight = 10000;
   size_t max_record_bytes = 1 << 20;
   std::chrono::milliseconds commit_interval{1000};
@@ -51,6 +55,8 @@ struct consumer_status {
   std::atomic<bool> fatal{false};
   std::atomic<uint64_t> rebalances{0};
   std::atomic<uint64_t> records{0};
+  /// Kafka tombstones skipped on Debezium topics (nothing to decide).
+  std::atomic<uint64_t> tombstones_skipped{0};
   std::atomic<int64_t> first_record_ms{0}; // steady clock; 0 until one arrives
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> commit_failures{0};

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -161,4 +162,59 @@ TEST_CASE("the HTTP surface: probes open, document reads off unless asked for") 
   auto err = load_config(src, e);
   REQUIRE(err);
   CHECK(err->find("must differ from http.listen") != std::string::npos);
+}
+
+TEST_CASE("input formats: one for all topics, or one per topic, and Debezium's mapping") {
+  service_config c;
+  config_sources src;
+  src.use_environment = false;
+  REQUIRE_FALSE(load_config(src, c));
+  CHECK(c.formats.of("mutations") == input_format::mutation);
+  CHECK(c.debezium.index == debezium_options::index_source::table);
+  CHECK(c.debezium.version == debezium_options::version_source::lsn);
+  CHECK(c.debezium.vtype == version_type::external);
+
+  src.overrides = {"topics=orders,cdc.public.items", "input.format.cdc.public.items=debezium",
+                   "debezium.index=schema.table", "debezium.version=column:updated_at",
+                   "debezium.version.type=external_gte"};
+  service_config d;
+  REQUIRE_FALSE(load_config(src, d));
+  CHECK(d.formats.of("orders") == input_format::mutation);
+  CHECK(d.formats.of("cdc.public.items") == input_format::debezium);
+  CHECK(d.debezium.index == debezium_options::index_source::schema_table);
+  CHECK(d.debezium.version == debezium_options::version_source::column);
+  CHECK(d.debezium.version_column == "updated_at");
+  CHECK(d.debezium.vtype == version_type::external_gte);
+  auto described = describe_config(d);
+  auto has = [&](const std::string& line) {
+    return std::find(described.begin(), described.end(), line) != described.end();
+  };
+  CHECK(has("input.format=mutation"));
+  CHECK(has("input.format.cdc.public.items=debezium"));
+  CHECK(has("debezium.version=column:updated_at"));
+  CHECK(has("debezium.version.type=external_gte"));
+
+  service_config e;
+  src.overrides = {"input.format=debezium"};
+  REQUIRE_FALSE(load_config(src, e));
+  CHECK(e.formats.of("mutations") == input_format::debezium);
+
+  auto error_of = [&](std::vector<std::string> overrides) {
+    service_config x;
+    config_sources s;
+    s.use_environment = false;
+    s.overrides = std::move(overrides);
+    return load_config(s, x).value_or("");
+  };
+  CHECK(error_of({"input.format=avro"}).find("mutation | debezium") != std::string::npos);
+  CHECK(error_of({"input.format.mutations=json"}).find("input.format.mutations")
+        != std::string::npos);
+  CHECK(error_of({"topics=a", "input.format.b=debezium"})
+        == "input.format.b names a topic that is not in topics");
+  CHECK(error_of({"debezium.index=db.table"}).find("table | schema.table | fixed")
+        != std::string::npos);
+  CHECK(error_of({"debezium.version=column:"}).find("column:<name>") != std::string::npos);
+  CHECK(error_of({"debezium.version.type=internal"}).find("external | external_gte")
+        != std::string::npos);
+  CHECK(config_help().find("input.format.<topic>") != std::string::npos);
 }
