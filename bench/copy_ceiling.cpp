@@ -32,6 +32,7 @@
 #include "kafka/handles.hpp"
 #include "kafka/offset_tracker.hpp"
 #include "kafka/producer.hpp"
+#include "tool_args.hpp"
 
 namespace {
 
@@ -54,38 +55,27 @@ struct options {
 }
 
 options parse_args(int argc, char** argv) {
+  bench::tool_args args("copy_ceiling",
+                        "copy_ceiling --bootstrap-servers HOST:PORT --topic IN --group G "
+                        "--output OUT [--transactional] [--commit-interval-ms MS] "
+                        "[--set key=value]...",
+                        argc, argv,
+                        {"--bootstrap-servers", "--topic", "--group", "--output",
+                         "--commit-interval-ms", "--set"},
+                        {"--transactional"});
   options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc)
-        die("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--bootstrap-servers")
-      o.bootstrap = value();
-    else if (a == "--topic")
-      o.topic = value();
-    else if (a == "--group")
-      o.group = value();
-    else if (a == "--output")
-      o.output = value();
-    else if (a == "--transactional")
-      o.transactional = true;
-    else if (a == "--commit-interval-ms")
-      o.commit_interval = std::chrono::milliseconds(std::stoll(value()));
-    else if (a == "--set") {
-      auto kv = value();
-      auto eq = kv.find('=');
-      if (eq == std::string::npos)
-        die("--set wants key=value");
-      o.extra[kv.substr(0, eq)] = kv.substr(eq + 1);
-    } else
-      die("unknown argument " + a);
+  o.bootstrap = args.get("--bootstrap-servers");
+  o.topic = args.get("--topic");
+  o.group = args.get("--group");
+  o.output = args.get("--output");
+  o.transactional = args.has("--transactional");
+  o.commit_interval = std::chrono::milliseconds(std::stoll(args.get("--commit-interval-ms", "1000")));
+  for (auto& kv : args.all("--set")) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos)
+      args.fail("--set wants key=value");
+    o.extra[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  if (o.bootstrap.empty() || o.topic.empty() || o.group.empty() || o.output.empty())
-    die("usage: copy_ceiling --bootstrap-servers HOST:PORT --topic IN --group G --output OUT "
-        "[--transactional] [--commit-interval-ms MS] [--set key=value]...");
   return o;
 }
 

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "kafka/handles.hpp"
+#include "tool_args.hpp"
 
 namespace {
 
@@ -57,46 +58,36 @@ struct output_spec {
 
 struct options {
   std::string bootstrap, topic, input;
-  double rate = 1000;
-  double seconds = 20;
+  double rate = 0;
+  double seconds = 0;
   double warmup = 3;
   std::vector<output_spec> outputs;
 };
 
 options parse_args(int argc, char** argv) {
+  bench::tool_args args("latency_probe",
+                        "latency_probe --bootstrap-servers HOST:PORT --topic IN --input FILE "
+                        "--rate N --seconds S [--warmup-seconds W] "
+                        "--output TOPIC:PARTITION_HEADER:OFFSET_HEADER ...",
+                        argc, argv,
+                        {"--bootstrap-servers", "--topic", "--input", "--rate", "--seconds",
+                         "--warmup-seconds", "--output"},
+                        {});
   options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc)
-        die("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--bootstrap-servers")
-      o.bootstrap = value();
-    else if (a == "--topic")
-      o.topic = value();
-    else if (a == "--input")
-      o.input = value();
-    else if (a == "--rate")
-      o.rate = std::stod(value());
-    else if (a == "--seconds")
-      o.seconds = std::stod(value());
-    else if (a == "--warmup-seconds")
-      o.warmup = std::stod(value());
-    else if (a == "--output") {
-      auto v = value();
-      auto c1 = v.find(':'), c2 = v.rfind(':');
-      if (c1 == std::string::npos || c2 == std::string::npos || c1 == c2)
-        die("--output wants TOPIC:PARTITION_HEADER:OFFSET_HEADER");
-      o.outputs.push_back({v.substr(0, c1), v.substr(c1 + 1, c2 - c1 - 1), v.substr(c2 + 1)});
-    } else
-      die("unknown argument " + a);
+  o.bootstrap = args.get("--bootstrap-servers");
+  o.topic = args.get("--topic");
+  o.input = args.get("--input");
+  o.rate = std::stod(args.get("--rate"));
+  o.seconds = std::stod(args.get("--seconds"));
+  o.warmup = std::stod(args.get("--warmup-seconds", "3"));
+  for (auto& v : args.all("--output")) {
+    auto c1 = v.find(':'), c2 = v.rfind(':');
+    if (c1 == std::string::npos || c1 == c2)
+      args.fail("--output wants TOPIC:PARTITION_HEADER:OFFSET_HEADER");
+    o.outputs.push_back({v.substr(0, c1), v.substr(c1 + 1, c2 - c1 - 1), v.substr(c2 + 1)});
   }
-  if (o.bootstrap.empty() || o.topic.empty() || o.input.empty() || o.outputs.empty()
-      || o.rate <= 0 || o.seconds <= 0)
-    die("usage: latency_probe --bootstrap-servers HOST:PORT --topic IN --input FILE --rate N "
-        "--seconds S [--warmup-seconds W] --output TOPIC:PARTITION_HEADER:OFFSET_HEADER ...");
+  if (o.outputs.empty() || o.rate <= 0 || o.seconds <= 0)
+    args.fail("--output, and a positive --rate and --seconds, are needed");
   return o;
 }
 

@@ -284,8 +284,13 @@ def latency(ctx, contender, rate, keyed_file):
     contender.prepare(ctx.broker, group)
     proc = contender.start(ctx, topic, group, state, os.path.join(ctx.work, group + ".log"))
 
+    behind = {}
+
     def caught_up():
         watch = LagWatch(ctx.broker, group, topic, ctx.broker.end_offsets(topic))
+        # Not committed when the offering ended: the contender did not keep
+        # up with the rate if that is more than a commit interval's worth.
+        behind["records"] = watch.total - watch.committed()
         deadline = time.monotonic() + 300
         while watch.committed() < watch.total and time.monotonic() < deadline:
             if proc.proc.poll() is not None:
@@ -296,7 +301,9 @@ def latency(ctx, contender, rate, keyed_file):
     try:
         proc.wait_for(contender.marker, 180)
         log("  %s: %.0f records/s for %d s" % (contender.label, rate, ctx.args.latency_seconds))
-        return run_probe(ctx, topic, contender.outputs(group), rate, keyed_file, caught_up)
+        result = run_probe(ctx, topic, contender.outputs(group), rate, keyed_file, caught_up)
+        result["behind_s"] = behind.get("records", 0) / rate
+        return result
     finally:
         proc.stop()
         shutil.rmtree(state, ignore_errors=True)

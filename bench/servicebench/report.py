@@ -75,6 +75,8 @@ def markdown(data):
             lat = r.get("latency")
             lat_txt = ("%s / %s / %s" % (_fmt(lat["p50_ms"], "%.0f"), _fmt(lat["p99_ms"], "%.0f"),
                                          _fmt(lat["p999_ms"], "%.0f")) if lat else "")
+            if lat and lat.get("behind_s", 0) > data["settings"]["commit_interval_ms"] / 1000 + 1:
+                lat_txt += " (%.0f s behind)" % lat["behind_s"]
             outputs = ""
             if "same_decisions" in r:
                 o = r["outputs"]
@@ -102,7 +104,8 @@ def markdown(data):
         "*CPU s/M*: CPU seconds of the contender's process per million mutations, and of the "
         "broker's; *p50 / p99 / p99.9*: produce call → output visible to a read_committed "
         "consumer, at *at /s*, half the contender's drain rate (the raw row: Kafka's own round "
-        "trip, the probe reading its input back); *others' cores*: CPU other processes on the "
+        "trip, the probe reading its input back; *behind*: the contender did not keep up, and "
+        "this many seconds of input were not committed when the offering ended); *others' cores*: CPU other processes on the "
         "machine used meanwhile (noise); *outputs*: the same decisions as wcoord "
         "at_least_once (count and digest of changelog records + dead letters).", ""]
     lines += ["### Goals (issue 10)", "", "| goal | measured | target | |", "|---|---:|---:|---|"]
