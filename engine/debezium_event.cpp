@@ -97,6 +97,60 @@ struct failure {
   std::string reason;
 };
 
+/// An integer version field: present, not null, in the int64 range, >= 0.
+std::optional<failure> version_value(std::optional<dom::element> e, const std::string& name,
+                                     int64_t& v) {
+  if (!e)
+    return failure{name + " is missing"};
+  if (e->is_null())
+    return failure{name + " is null"};
+  if (e->type() != dom::element_type::INT64 || e->get_int64().get(v))
+    return failure{name + " is not an integer in the int64 range: [" + cut(text_of(*e)) + "]"};
+  if (v < 0)
+    return failure{name + " is negative: [" + std::to_string(v) + "]"};
+  return std::nullopt;
+}
+
+/// The event's version as `opts` says where to find it.
+std::optional<failure> read_version(dom::object envelope, bool has_source, dom::object source,
+                                    bool is_delete, const debezium_options& opts,
+                                    std::optional<int64_t>& out) {
+  using version_source = debezium_options::version_source;
+  int64_t version = 0;
+  if (opts.version == version_source::column) {
+    const char* row_name = is_delete ? "before" : "after";
+    auto row = field(envelope, row_name);
+    dom::object row_obj;
+    if (!row || row->get_object().get(row_obj))
+      return failure{std::string(row_name) + " is missing (the version comes from its column ["
+                     + cut(opts.version_column) + "])"};
+    const std::string name = std::string(row_name) + "." + cut(opts.version_column);
+    auto column = field(row_obj, opts.version_column);
+    if (is_delete && (!column || column->is_null()))
+      return failure{name + (column ? " is null" : " is missing")
+                     + ": a delete carries the old row's columns only with REPLICA IDENTITY "
+                       "FULL on the table"};
+    if (auto f = version_value(column, name, version))
+      return f;
+    if (is_delete) {
+      // The delete follows the write that set the column to `version`:
+      // it must beat that write (external needs a greater version), and a
+      // re-emitted copy of that write must be stale against the tombstone.
+      if (version == std::numeric_limits<int64_t>::max())
+        return failure{name + " is the largest int64: a delete needs a version above it"};
+      ++version;
+    }
+  } else {
+    if (!has_source)
+      return failure{"source is missing (the version comes from it)"};
+    const char* name = opts.version == version_source::lsn ? "lsn" : "ts_ms";
+    if (auto f = version_value(field(source, name), std::string("source.") + name, version))
+      return f;
+  }
+  out = version;
+  return std::nullopt;
+}
+
 } // namespace
 
 std::optional<debezium_options::index_source> parse_index_source(std::string_view text) {
@@ -329,70 +383,24 @@ std::optional<failure> debezium_translator::impl::run(std::string_view value,
     return failure{std::string(from) + ": " + *why};
   }
 
-  // Id, from the record key.
-  // The key reuses the parse buffers: everything needed from the value
-  // that is not an element must be copied out before it.
+  // The row and the version, read before the key: the key reuses the
+  // parse buffers. Their failures are reported after the key's, the one
+  // that says whether the row has an identity at all.
+  std::optional<failure> row_failure;
   std::optional<std::string> raw_after_text;
   if (!is_delete) {
     auto after = field(envelope, "after");
     if (!after || after->is_null())
-      return failure{"after is missing: op [" + std::string(op) + "] carries the new row"};
-    if (!after->is_object())
-      return failure{"after is not a JSON object"};
-    auto raw = raw_after(wrapped);
-    if (!raw)
-      return failure{"after could not be read"};
-    raw_after_text.emplace(*raw);
+      row_failure = failure{"after is missing: op [" + std::string(op) + "] carries the new row"};
+    else if (!after->is_object())
+      row_failure = failure{"after is not a JSON object"};
+    else if (auto raw = raw_after(wrapped))
+      raw_after_text.emplace(*raw);
+    else
+      row_failure = failure{"after could not be read"};
   }
-
-  // Version, and the event time.
-  using version_source = debezium_options::version_source;
-  auto read_version = [&](std::optional<dom::element> e, const std::string& name,
-                          int64_t& v) -> std::optional<failure> {
-    if (!e)
-      return failure{name + " is missing"};
-    if (e->is_null())
-      return failure{name + " is null"};
-    if (e->type() != dom::element_type::INT64)
-      return failure{name + " is not an integer in the int64 range: [" + cut(text_of(*e))
-                     + "]"};
-    if (e->get_int64().get(v))
-      return failure{name + " is not an integer in the int64 range"};
-    if (v < 0)
-      return failure{name + " is negative: [" + std::to_string(v) + "]"};
-    return std::nullopt;
-  };
-  int64_t version = 0;
-  if (opts.version == version_source::column) {
-    const char* row_name = is_delete ? "before" : "after";
-    auto row = field(envelope, row_name);
-    dom::object row_obj;
-    if (!row || row->get_object().get(row_obj))
-      return failure{std::string(row_name) + " is missing (the version comes from its column ["
-                     + cut(opts.version_column) + "])"};
-    const std::string name = std::string(row_name) + "." + cut(opts.version_column);
-    auto column = field(row_obj, opts.version_column);
-    if (!column && is_delete)
-      return failure{name + " is missing: a delete carries the old row's columns only with "
-                            "REPLICA IDENTITY FULL on the table"};
-    if (auto f = read_version(column, name, version))
-      return f;
-    if (is_delete) {
-      // The delete follows the write that set the column to `version`:
-      // it must beat that write (external needs a greater version), and a
-      // re-emitted copy of that write must be stale against the tombstone.
-      if (version == std::numeric_limits<int64_t>::max())
-        return failure{name + " is the largest int64: a delete needs a version above it"};
-      ++version;
-    }
-  } else {
-    if (!has_source)
-      return failure{"source is missing (the version comes from it)"};
-    const char* name = opts.version == version_source::lsn ? "lsn" : "ts_ms";
-    if (auto f = read_version(field(source, name), std::string("source.") + name, version))
-      return f;
-  }
-  m.version = version;
+  if (!row_failure)
+    row_failure = read_version(envelope, has_source, source, is_delete, opts, m.version);
   m.vtype = opts.vtype;
   // Event time: when the change happened in the database, so a replay
   // days later cannot outlive a tombstone's gc.deletes window.
@@ -407,6 +415,8 @@ std::optional<failure> debezium_translator::impl::run(std::string_view value,
   if (auto f = read_id(ctx.key, table_name, m.id))
     return f;
   r.has_id = true;
+  if (row_failure)
+    return row_failure;
   if (raw_after_text)
     m.source = std::move(*raw_after_text);
   return std::nullopt;

@@ -271,6 +271,13 @@ TEST_CASE("debezium: every mapping error is invalid, and its reason names the fi
        "before.version is missing: a delete carries the old row's columns only with REPLICA "
        "IDENTITY FULL"},
       {opt(pg_event("d", "null", "null")), key7, col, "before is missing"},
+      // Debezium sends a delete's non-key columns as null without REPLICA IDENTITY FULL.
+      {opt(pg_event("d", R"({"id":7,"version":null})", "null")), key7, col,
+       "before.version is null: a delete carries the old row's columns only with REPLICA "
+       "IDENTITY FULL"},
+      // A row without identity is reported as such, before its version.
+      {opt(pg_event("c", "null", R"({"note":"x"})")), std::nullopt, col, "key is missing"},
+      {opt(pg_event("c", "null", "null")), std::nullopt, lsn, "key is missing"},
       {opt(pg_event("d", R"({"id":7,"version":9223372036854775807})", "null")), key7, col,
        "before.version is the largest int64"},
       // The id.
