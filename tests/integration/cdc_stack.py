@@ -92,6 +92,17 @@ class Postgres:
             (slot, "%CREATE_REPLICATION_SLOT%" + slot + "%"))
         return rows[0]["slots"] == 1 and rows[0]["creating"] == 0
 
+    def slot_creation_waits_for(self, xid):
+        """A slot's creation waits for transaction `xid` to end: it has
+        logged the running transactions it must see finish, `xid` among
+        them (PostgreSQL's snapshot builder, snapbuild.c)."""
+        rows = self.execute(
+            "SELECT count(*) AS n FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE l.locktype = 'transactionid' AND NOT l.granted "
+            "AND l.transactionid::text::bigint = %s AND a.query ILIKE %s",
+            (xid, "%CREATE_REPLICATION_SLOT%"))
+        return rows[0]["n"] > 0
+
     def slot_active(self, slot):
         rows = self.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
         return bool(rows) and rows[0]["active"]
