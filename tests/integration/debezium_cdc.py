@@ -43,6 +43,7 @@ import time
 
 import psycopg2
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from cdc_stack import ConnectWorker, Postgres, postgres_connector
 from harness import (BOOTSTRAP, Coordinator, check, create_topic, failures, finish, group_lag,
@@ -267,6 +268,14 @@ try:
     # wcoord checks at start that its topics exist with one partition count.
     for t in [topic_a, topic_b] + edge_topics + [plain]:
         create_topic(t, 3)
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+
+    def visible():
+        # A created topic reaches every broker's metadata a moment later.
+        topics = admin.list_topics(timeout=10).topics
+        return all(t in topics and len(topics[t].partitions) == 3
+                   for t in [topic_a, topic_b] + edge_topics + [plain])
+    wait_until(visible, 60, "the topics in the broker's metadata")
 
     g1, g2 = unique("cdc-lsn"), unique("cdc-column")
     w1 = Coordinator(WCOORD, g1, topic_a + "," + topic_b, os.path.join(work, "w1"),
