@@ -9,6 +9,7 @@
 #include <caf/system_messages.hpp>
 
 #include <chrono>
+#include <deque>
 
 #include "actors/messages.hpp"
 #include "actors/diagnostics.hpp"
@@ -21,6 +22,11 @@ namespace {
 struct document_state_holder {
   document_actor_config cfg;
   stored_document current;
+  /// Sequenced mode: applied writes whose pair the sequencer has not
+  /// announced yet, and work held back until it has (a compare-and-set
+  /// write needs the current pair, and later work stays behind it).
+  uint32_t unnumbered = 0;
+  std::deque<work_ptr> held;
   static inline const char* name = "wcoord.document";
 };
 
@@ -45,11 +51,25 @@ void decide_one(document_pointer self, const work_ptr& w) {
     self->send(st.cfg.next, std::move(e));
     return;
   }
-  document_state next; // decide() fills every field when it applies
+  document_state next; // decide() fills every field but the pair when it applies
   e.verdict = decide(st.current.doc, w->m, st.cfg.gc_deletes_ms, next);
   const bool applied = e.verdict.kind == outcome::applied;
-  if (applied)
+  if (applied) {
+    const int64_t previous = st.current.doc.seq_no;
+    if (st.cfg.sequenced) {
+      // Numbered downstream; until then the state keeps the last known
+      // pair, which only a compare-and-set write would read (it waits).
+      e.seq_floor = previous + 1;
+      next.seq_no = previous;
+      next.primary_term = st.current.doc.primary_term;
+      ++st.unnumbered;
+    } else {
+      assign_seq_no(e.verdict, next,
+                    seq_no_for_offset(w->from_kafka ? w->origin.offset : 0, previous),
+                    wcoord_primary_term);
+    }
     st.current.doc = std::move(next);
+  }
   if (w->from_kafka) {
     st.current.last_source = {w->origin.topic, w->origin.partition};
     st.current.last_offset = w->origin.offset;
@@ -92,7 +112,26 @@ caf::behavior document_behavior(document_pointer self,
         self->quit(err);
       });
   return {
-    [=](const work_ptr& w) { decide_one(self, w); },
+    [=](const work_ptr& w) {
+      auto& st = self->state;
+      if (!st.held.empty() || (st.unnumbered > 0 && w->m.if_seq_no))
+        st.held.push_back(w);
+      else
+        decide_one(self, w);
+    },
+    [=](seq_atom, int64_t seq_no, int64_t primary_term) {
+      // Announced in the order the writes were decided: after the last one
+      // the state holds the pair of its latest write.
+      auto& st = self->state;
+      --st.unnumbered;
+      st.current.doc.seq_no = seq_no;
+      st.current.doc.primary_term = primary_term;
+      while (!st.held.empty() && !(st.unnumbered > 0 && st.held.front()->m.if_seq_no)) {
+        auto w = std::move(st.held.front());
+        st.held.pop_front();
+        decide_one(self, w);
+      }
+    },
     [=](passivate_atom) { self->quit(); },
   };
 }

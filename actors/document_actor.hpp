@@ -20,6 +20,11 @@ struct document_actor_config {
   caf::actor next;
   int64_t gc_deletes_ms = 0;
   int32_t shard = 0;
+  /// A sequencer downstream numbers the applied writes (`wcoord apply`) and
+  /// answers each with `seq_atom`; else Kafka work takes its pair from its
+  /// offset (engine/sequence_numbers.hpp) and other work counts per
+  /// document.
+  bool sequenced = false;
 };
 
 /// Spawned by a shard on first use. Loads its state (via the store actor, so

@@ -62,6 +62,9 @@ struct effect {
   /// The record was decided before a crash and its effects are stored: it
   /// must be neither re-applied nor re-published, only counted as done.
   bool replayed = false;
+  /// The lowest `_seq_no` an applied write may get when a sequencer numbers
+  /// it (`wcoord apply`): one above the document's last known pair.
+  int64_t seq_floor = 0;
   /// Index of the shard that routed it; -1 for records no shard saw.
   int32_t shard = -1;
   /// Where its changelog record landed (set by the publisher), so the store
@@ -102,4 +105,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(wcoord, caf::first_custom_type_id)
   CAF_ADD_ATOM(wcoord, wcoord, drain_atom, "wc_drain")
   CAF_ADD_ATOM(wcoord, wcoord, passivate_atom, "wc_passiv")
   CAF_ADD_ATOM(wcoord, wcoord, reset_atom, "wc_reset")
+  CAF_ADD_ATOM(wcoord, wcoord, seq_atom, "wc_seq")
 CAF_END_TYPE_ID_BLOCK(wcoord)

@@ -4,6 +4,7 @@
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 
+#include "actors/sequencer_actor.hpp"
 #include "actors/shard_actor.hpp"
 #include "actors/store_actor.hpp"
 
@@ -17,7 +18,12 @@ pipeline::pipeline(caf::actor_system& sys, std::shared_ptr<document_store> store
   sopts.max_batch = opts.store_batch;
   auto& h = handles_;
   h.store = spawn_store_actor(sys, std::move(store), std::move(sink), sopts);
-  h.first_stage = publisher ? publisher(h.store) : caf::actor_cast<caf::actor>(h.store);
+  if (publisher)
+    h.first_stage = publisher(h.store);
+  else if (opts.sequence_by_index)
+    h.first_stage = spawn_sequencer(sys, h.store, *opts.sequence_by_index);
+  else
+    h.first_stage = caf::actor_cast<caf::actor>(h.store);
   const size_t n = std::max<size_t>(1, opts.shards);
   for (size_t i = 0; i < n; ++i) {
     shard_config cfg;
@@ -27,6 +33,7 @@ pipeline::pipeline(caf::actor_system& sys, std::shared_ptr<document_store> store
     // Each shard gets its share of the cap (at least one live actor).
     cfg.entity_limit = std::max<size_t>(1, opts.entity_limit / n);
     cfg.counters = counters_;
+    cfg.sequenced = !publisher && opts.sequence_by_index.has_value();
     h.shards.push_back(spawn_shard_actor(sys, cfg, h.store, h.first_stage));
   }
   // The store announces durable effects to the shards.

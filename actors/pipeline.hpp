@@ -7,6 +7,9 @@
 #include <caf/timespan.hpp>
 
 #include <functional>
+#include <map>
+#include <optional>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -24,6 +27,10 @@ struct pipeline_options {
   size_t entity_limit = 100000;
   int64_t gc_deletes_ms = 24 * 3600 * 1000LL;
   size_t store_batch = 4096;
+  /// `wcoord apply`: a sequencer numbers applied writes per index in ticket
+  /// order (actors/sequencer_actor.hpp), starting from these numbers;
+  /// tickets must then be dense from 0. Not with a publisher stage.
+  std::optional<std::map<std::string, int64_t>> sequence_by_index;
 };
 
 /// Builds the stage between document actors and the store. Gets the store

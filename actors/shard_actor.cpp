@@ -109,7 +109,7 @@ void route(shard_pointer self, const work_ptr& w) {
   auto i = st.entries.find(key);
   if (i == st.entries.end()) {
     document_actor_config cfg{key, st.store, st.next, st.cfg.gc_deletes_ms,
-                              st.cfg.index};
+                              st.cfg.index, st.cfg.sequenced};
     i = st.entries.emplace(std::move(key), entry{}).first;
     i->second.actor = spawn_document_actor(self, std::move(cfg));
     st.lru.push_front(&i->first);

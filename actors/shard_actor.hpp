@@ -23,6 +23,8 @@ struct shard_config {
   caf::timespan idle_timeout = std::chrono::seconds(120);
   size_t entity_limit = 100000;
   std::shared_ptr<engine_counters> counters;
+  /// Document actors leave numbering to a sequencer (document_actor_config).
+  bool sequenced = false;
 };
 
 /// A shard's interface: `work_batch` (route every item to its document

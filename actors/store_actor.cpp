@@ -67,6 +67,12 @@ void commit(store_actor::stateful_pointer<store_state> self) {
       batch.event_time = std::max(batch.event_time, e.work->m.timestamp);
     if (e.write) {
       const auto& m = e.work->m;
+      // `wcoord apply` numbers per index: the next number is stored with
+      // the documents, so a later run over this store continues it.
+      if (!e.work->from_kafka && e.verdict.kind == outcome::applied) {
+        auto& next = batch.next_seq_no[m.index];
+        next = std::max(next, e.verdict.seq_no + 1);
+      }
       // Nothing downstream reads the written state again: move it.
       batch.documents.emplace_back(document_key{m.index, m.id}, std::move(*e.write));
     }

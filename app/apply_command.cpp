@@ -120,6 +120,14 @@ int apply_command(int argc, char** argv) {
   pipeline_options popts;
   popts.gc_deletes_ms = gc_deletes_ms;
   popts.shards = std::max(2u, std::thread::hardware_concurrency());
+  // One Elasticsearch shard per index: `_seq_no` dense from 0 in input
+  // order, continuing what the state directory numbered before.
+  try {
+    popts.sequence_by_index = store->next_seq_nos();
+  } catch (const std::exception& e) {
+    std::cerr << "wcoord apply: cannot read the store: " << e.what() << "\n";
+    return 2;
+  }
   pipeline engine{sys, store, writer, popts};
 
   // Progress on stderr only for a human watching a terminal.

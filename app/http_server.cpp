@@ -416,7 +416,10 @@ public:
     out += ",\"_id\":";
     json::append_string(out, path.id);
     if (*doc && (*doc)->doc.state == document_state::kind::live) {
+      // As Elasticsearch's GET: the pair a compare-and-set write sends back.
       out += ",\"_version\":" + std::to_string((*doc)->doc.version)
+             + ",\"_seq_no\":" + std::to_string((*doc)->doc.seq_no)
+             + ",\"_primary_term\":" + std::to_string((*doc)->doc.primary_term)
              + ",\"found\":true,\"_source\":" + (*doc)->doc.source + "}";
       reply_json(conn, 200, out);
     } else {

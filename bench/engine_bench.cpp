@@ -431,6 +431,7 @@ void engine_pass(const bench::workload& w, const options& o,
     pipeline_options popts;
     popts.shards = o.shards;
     popts.entity_limit = entity_limit;
+    popts.sequence_by_index.emplace(); // numbered as `wcoord apply` numbers
     pipeline engine{sys, store, sink, popts};
 
     wcoord_bench_timed_begin();

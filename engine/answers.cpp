@@ -52,7 +52,11 @@ std::string render_bulk_item(const answer_subject& s, const decision& d,
     json::append_int(out, d.version);
     out += ",\"result\":\"";
     out += to_string(d.result);
-    out += "\",";
+    out += "\",\"_seq_no\":";
+    json::append_int(out, d.seq_no);
+    out += ",\"_primary_term\":";
+    json::append_int(out, d.primary_term);
+    out += ',';
   }
   out += "\"status\":";
   json::append_int(out, d.status);
@@ -76,6 +80,10 @@ std::string render_changelog(const mutation& m, const decision& d) {
   json::append_string(out, m.id);
   out += ",\"_version\":";
   json::append_int(out, d.version);
+  out += ",\"_seq_no\":";
+  json::append_int(out, d.seq_no);
+  out += ",\"_primary_term\":";
+  json::append_int(out, d.primary_term);
   out += ",\"result\":\"";
   out += to_string(d.result);
   out += "\",\"timestamp\":";

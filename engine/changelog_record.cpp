@@ -4,6 +4,15 @@
 
 namespace wcoord {
 
+std::string changelog_key(std::string_view index, std::string_view id) {
+  std::string key;
+  key.reserve(index.size() + 1 + id.size());
+  key.append(index);
+  key += '/';
+  key.append(id);
+  return key;
+}
+
 std::optional<changelog_entry> parse_changelog(std::string_view value) {
   namespace od = simdjson::ondemand;
   static thread_local od::parser parser;
@@ -34,6 +43,12 @@ std::optional<changelog_entry> parse_changelog(std::string_view value) {
       e.id = s;
     } else if (key == "_version") {
       if (v.get_int64().get(version))
+        return std::nullopt;
+    } else if (key == "_seq_no") {
+      if (v.get_int64().get(e.state.seq_no))
+        return std::nullopt;
+    } else if (key == "_primary_term") {
+      if (v.get_int64().get(e.state.primary_term))
         return std::nullopt;
     } else if (key == "timestamp") {
       if (v.get_int64().get(ts))

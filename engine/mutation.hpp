@@ -24,6 +24,11 @@ struct mutation {
   std::string source;
   /// Event time in epoch ms: the `timestamp` field, else the record's.
   int64_t timestamp = 0;
+  /// Compare-and-set (Elasticsearch 7+): apply only while the document's
+  /// last write has this `_seq_no` and `_primary_term`. Set only when the
+  /// request asked for it (validated: then if_primary_term > 0).
+  std::optional<int64_t> if_seq_no;
+  int64_t if_primary_term = 0;
 };
 
 /// The action key of an answer: "index", "create" or "delete".

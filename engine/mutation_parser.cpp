@@ -31,10 +31,14 @@ struct raw_fields {
   std::string vtype_text;
   field_state id = field_state::absent;
   field_state index = field_state::absent;
-  field_state version = field_state::absent;
-  std::string version_text;
   field_state doc = field_state::absent;
-  field_state timestamp = field_state::absent;
+  /// An integer field: `value` when ok, its JSON text (cut) for messages.
+  struct integer {
+    field_state state = field_state::absent;
+    std::string text;
+    int64_t value = 0;
+  };
+  integer version, timestamp, if_seq_no, if_primary_term;
 };
 
 std::string describe(simdjson::error_code ec) {
@@ -342,7 +346,9 @@ parse_result mutation_parser::impl::run(std::string_view value,
   std::string_view doc_raw;
   walker.reset(buffer.data());
   // Known fields are told apart by one bit each, other names by the walker.
-  enum field_name : unsigned { k_op, k_vtype, k_id, k_index, k_version, k_timestamp, k_doc };
+  enum field_name : unsigned {
+    k_op, k_vtype, k_id, k_index, k_version, k_timestamp, k_if_seq_no, k_if_primary_term, k_doc
+  };
   auto other_keys = walker.open();
   unsigned seen_fields = 0;
   auto fail_duplicate = [&] {
@@ -406,37 +412,37 @@ parse_result mutation_parser::impl::run(std::string_view value,
       ec = read_string(f.index, text);
       if (f.index == field_state::ok)
         m.index = std::move(text);
-    } else if (key == "version" || key == "timestamp") {
-      const bool is_version = key == "version";
-      if (repeated(is_version ? k_version : k_timestamp))
+    } else if (key == "version" || key == "timestamp" || key == "if_seq_no"
+               || key == "if_primary_term") {
+      const field_name name = key == "version"     ? k_version
+                              : key == "timestamp" ? k_timestamp
+                              : key == "if_seq_no" ? k_if_seq_no
+                                                   : k_if_primary_term;
+      if (repeated(name))
         return duplicate_at(v, key);
-      field_state& state = is_version ? f.version : f.timestamp;
-      int64_t n = 0;
-      std::string_view raw = v.raw_json_token();
-      if (is_version)
-        f.version_text = json_token_text(raw);
+      raw_fields::integer& field = name == k_version     ? f.version
+                                   : name == k_timestamp ? f.timestamp
+                                   : name == k_if_seq_no ? f.if_seq_no
+                                                         : f.if_primary_term;
+      field.text = json_token_text(v.raw_json_token());
       if (t == od::json_type::number) {
         od::number_type nt;
         if (auto e2 = v.get_number_type().get(nt))
           return fail_parse("failed to parse JSON: " + describe(e2));
-        if (nt == od::number_type::signed_integer && !v.get_int64().get(n)) {
-          state = field_state::ok;
-          if (is_version)
-            m.version = n;
-          else
-            m.timestamp = n;
+        if (nt == od::number_type::signed_integer && !v.get_int64().get(field.value)) {
+          field.state = field_state::ok;
         } else {
           // Floats, integers beyond int64 and malformed numbers (`07`, which
           // looks like an integer but is not JSON): read as a double, which
           // checks the syntax. A failed read leaves the value unconsumed.
-          state = field_state::wrong_type;
+          field.state = field_state::wrong_type;
           double d;
           ec = v.get_double().get(d);
           if (ec == simdjson::NUMBER_OUT_OF_RANGE)
             ec = simdjson::SUCCESS;
         }
       } else {
-        state = field_state::wrong_type;
+        field.state = field_state::wrong_type;
         ec = walker.walk(v, 0);
       }
     } else if (key == "doc") {
@@ -485,6 +491,10 @@ parse_result mutation_parser::impl::run(std::string_view value,
       m.op = op_type::remove;
   }
   r.has_id = f.id == field_state::ok;
+  if (f.version.state == field_state::ok)
+    m.version = f.version.value;
+  if (f.timestamp.state == field_state::ok)
+    m.timestamp = f.timestamp.value;
   // Elasticsearch wraps only an ActionRequestValidationException's messages
   // in "Validation Failed: 1: …;"; an IllegalArgumentException (an unknown
   // version type, a malformed value) answers with its message as it is.
@@ -516,9 +526,30 @@ parse_result mutation_parser::impl::run(std::string_view value,
   }
   if (f.id != field_state::ok || m.id.empty())
     return fail("action_request_validation_exception", "id is missing");
-  if (f.version == field_state::wrong_type)
+  if (f.version.state == field_state::wrong_type)
     return fail_argument("version must be an integer in the int64 range, found ["
-                         + f.version_text + "]");
+                         + f.version.text + "]");
+  if (f.if_seq_no.state == field_state::wrong_type)
+    return fail_argument("if_seq_no must be an integer in the int64 range, found ["
+                         + f.if_seq_no.text + "]");
+  if (f.if_primary_term.state == field_state::wrong_type)
+    return fail_argument("if_primary_term must be an integer in the int64 range, found ["
+                         + f.if_primary_term.text + "]");
+  // The setters throw IllegalArgumentException (server/src/main/java/org/
+  // elasticsearch/action/index/IndexRequest.java and action/delete/
+  // DeleteRequest.java, setIfSeqNo / setIfPrimaryTerm); -2 is
+  // UNASSIGNED_SEQ_NO and 0 UNASSIGNED_PRIMARY_TERM, which mean "not set".
+  const int64_t if_seq_no =
+    f.if_seq_no.state == field_state::ok ? f.if_seq_no.value : unassigned_seq_no;
+  const int64_t if_term = f.if_primary_term.state == field_state::ok
+                            ? f.if_primary_term.value
+                            : unassigned_primary_term;
+  if (if_seq_no < 0 && if_seq_no != unassigned_seq_no)
+    return fail_argument("sequence numbers must be non negative. got ["
+                         + std::to_string(if_seq_no) + "].");
+  if (if_term < 0)
+    return fail_argument("primary term must be non negative. got [" + std::to_string(if_term)
+                         + "]");
   if (m.op == op_type::create && m.vtype != version_type::internal)
     return fail("action_request_validation_exception",
                 "create operations only support internal versioning. use index "
@@ -527,7 +558,17 @@ parse_result mutation_parser::impl::run(std::string_view value,
     return fail("action_request_validation_exception",
                 "create operations do not support explicit versions. use index "
                 "instead");
+  if (m.op == op_type::create
+      && (if_seq_no != unassigned_seq_no || if_term != unassigned_primary_term))
+    return fail("action_request_validation_exception",
+                "create operations do not support compare and set. use index instead");
   {
+    // DocWriteRequest.validateSeqNoBasedCASParams (server/src/main/java/org/
+    // elasticsearch/action/DocWriteRequest.java) collects every one of these
+    // into one answer, numbered. Its "internal versioning can not be used
+    // for optimistic concurrency control" is left out: explicit internal
+    // versions are allowed here (semantics.md, choice 1).
+    std::vector<std::string> errors;
     const char* name = m.vtype == version_type::internal   ? "INTERNAL"
                        : m.vtype == version_type::external ? "EXTERNAL"
                                                            : "EXTERNAL_GTE";
@@ -535,9 +576,23 @@ parse_result mutation_parser::impl::run(std::string_view value,
                        ? (m.version && *m.version <= 0)
                        : (!m.version || *m.version < 0);
     if (bad)
-      return fail("action_request_validation_exception",
-                  "illegal version value [" + std::to_string(m.version.value_or(-3))
-                    + "] for version type [" + name + "]");
+      errors.push_back("illegal version value [" + std::to_string(m.version.value_or(-3))
+                       + "] for version type [" + name + "]");
+    if (if_seq_no != unassigned_seq_no && (m.vtype != version_type::internal || m.version))
+      errors.push_back("compare and write operations can not use versioning");
+    if (if_term == unassigned_primary_term && if_seq_no != unassigned_seq_no)
+      errors.push_back("ifSeqNo is set, but primary term is [0]");
+    if (if_term != unassigned_primary_term && if_seq_no == unassigned_seq_no)
+      errors.push_back("ifSeqNo is unassigned, but primary term is [" + std::to_string(if_term)
+                       + "]");
+    if (!errors.empty()) {
+      r.invalid = validation_failures("action_request_validation_exception", errors);
+      return r;
+    }
+  }
+  if (if_seq_no != unassigned_seq_no) {
+    m.if_seq_no = if_seq_no;
+    m.if_primary_term = if_term;
   }
   if (m.op != op_type::remove) {
     if (f.doc != field_state::ok)
@@ -554,7 +609,7 @@ parse_result mutation_parser::impl::run(std::string_view value,
     r.invalid = invalid_decision("invalid_index_name_exception", std::move(*reason));
     return r;
   }
-  if (f.timestamp == field_state::wrong_type)
+  if (f.timestamp.state == field_state::wrong_type)
     return fail_argument("timestamp must be an integer (epoch milliseconds)");
   if (ctx.key && *ctx.key != m.id)
     return fail_argument("record key [" + std::string(ctx.key->substr(0, 64))

@@ -8,13 +8,18 @@ namespace {
 
 constexpr int64_t missing_version = -1;
 
-decision conflict(const mutation& m, int64_t current, std::string why) {
+decision conflict(const mutation& m, int64_t current, const document_state& doc,
+                  std::string why) {
   decision d;
   d.kind = (m.op == op_type::create || m.vtype == version_type::internal)
              ? outcome::conflict
              : outcome::stale;
   d.status = 409;
   d.current_version = current;
+  if (current != -1) {
+    d.current_seq_no = doc.seq_no;
+    d.current_primary_term = doc.primary_term;
+  }
   d.error = error_info{"version_conflict_engine_exception",
                        "[" + m.id + "]: version conflict, " + std::move(why)};
   return d;
@@ -70,10 +75,12 @@ bool document_state::operator==(const document_state& other) const {
     return false;
   switch (state) {
     case kind::missing: return true;
-    case kind::live: return version == other.version && source == other.source;
+    case kind::live:
+      return version == other.version && source == other.source && seq_no == other.seq_no
+             && primary_term == other.primary_term;
     case kind::tombstone:
-      return version == other.version
-             && delete_timestamp == other.delete_timestamp;
+      return version == other.version && delete_timestamp == other.delete_timestamp
+             && seq_no == other.seq_no && primary_term == other.primary_term;
   }
   return false;
 }
@@ -90,9 +97,20 @@ document_state::kind effective_kind(const document_state& doc, int64_t now_ms,
   return doc.state;
 }
 
+void assign_seq_no(decision& d, document_state& next, int64_t seq_no, int64_t primary_term) {
+  d.seq_no = next.seq_no = seq_no;
+  d.primary_term = next.primary_term = primary_term;
+}
+
 decision validation_failure(std::string type, const std::string& message) {
-  return invalid_decision(std::move(type),
-                          "Validation Failed: 1: " + message + ";");
+  return validation_failures(std::move(type), {message});
+}
+
+decision validation_failures(std::string type, const std::vector<std::string>& messages) {
+  std::string reason = "Validation Failed: ";
+  for (size_t i = 0; i < messages.size(); ++i)
+    reason += std::to_string(i + 1) + ": " + messages[i] + ";";
+  return invalid_decision(std::move(type), std::move(reason));
 }
 
 decision invalid_decision(std::string type, std::string reason) {
@@ -109,17 +127,35 @@ decision decide(const document_state& doc, const mutation& m,
   const kind seen = effective_kind(doc, m.timestamp, gc_deletes_ms);
   const int64_t current = seen == kind::missing ? missing_version : doc.version;
 
-  // Conflict rules, in the order of semantics.md's table.
+  // Conflict rules, in the order of semantics.md's table. Compare-and-set
+  // comes first, as in InternalEngine.planIndexingAsPrimary and
+  // planDeletionAsPrimary (server/src/main/java/org/elasticsearch/index/
+  // engine/InternalEngine.java): a deleted document counts as not found, and
+  // the reasons are VersionConflictEngineException's (index/engine/
+  // VersionConflictEngineException.java): "required seqNo [S], primary term
+  // [T]. current document has seqNo [s] and primary term [t]", or "… but no
+  // document was found". Validation keeps create and versions away from it.
+  if (m.if_seq_no) {
+    const std::string required = "required seqNo [" + std::to_string(*m.if_seq_no)
+                                 + "], primary term [" + std::to_string(m.if_primary_term)
+                                 + "].";
+    if (seen != kind::live)
+      return conflict(m, current, doc, required + " but no document was found");
+    if (doc.seq_no != *m.if_seq_no || doc.primary_term != m.if_primary_term)
+      return conflict(m, current, doc,
+                      required + " current document has seqNo [" + std::to_string(doc.seq_no)
+                        + "] and primary term [" + std::to_string(doc.primary_term) + "]");
+  }
   if (m.op == op_type::create) {
     if (seen == kind::live)
-      return conflict(m, current, "document already exists (current version "
+      return conflict(m, current, doc, "document already exists (current version "
                                     + bracket(current) + ")");
   } else if (m.vtype == version_type::internal) {
     if (m.version && current != *m.version) {
       if (current == missing_version)
-        return conflict(m, current, "document does not exist (expected version "
+        return conflict(m, current, doc, "document does not exist (expected version "
                                       + bracket(*m.version) + ")");
-      return conflict(m, current,
+      return conflict(m, current, doc,
                       "current version " + bracket(current)
                         + " is different than the one provided "
                         + bracket(*m.version));
@@ -127,12 +163,12 @@ decision decide(const document_state& doc, const mutation& m,
   } else if (current != missing_version) {
     const int64_t provided = *m.version;
     if (m.vtype == version_type::external && current >= provided)
-      return conflict(m, current,
+      return conflict(m, current, doc,
                       "current version " + bracket(current)
                         + " is higher or equal to the one provided "
                         + bracket(provided));
     if (m.vtype == version_type::external_gte && current > provided)
-      return conflict(m, current,
+      return conflict(m, current, doc,
                       "current version " + bracket(current)
                         + " is higher than the one provided "
                         + bracket(provided));
@@ -155,6 +191,10 @@ decision decide(const document_state& doc, const mutation& m,
   d.kind = outcome::applied;
   d.version = version;
   d.current_version = current;
+  if (current != missing_version) {
+    d.current_seq_no = doc.seq_no;
+    d.current_primary_term = doc.primary_term;
+  }
   if (m.op == op_type::remove) {
     const bool was_live = seen == kind::live;
     d.status = was_live ? 200 : 404;

@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/mutation.hpp"
+#include "engine/sequence_numbers.hpp"
 
 namespace wcoord {
 
@@ -19,6 +21,9 @@ struct document_state {
   int64_t delete_timestamp = 0;
   /// Raw JSON source of a live document.
   std::string source;
+  /// The pair of the write that made this state (live or tombstone).
+  int64_t seq_no = unassigned_seq_no;
+  int64_t primary_term = unassigned_primary_term;
 
   bool operator==(const document_state& other) const;
 };
@@ -42,8 +47,15 @@ struct decision {
   write_result result = write_result::none;
   /// The version after the write (applied only).
   int64_t version = 0;
+  /// The version's pair (applied only): set by assign_seq_no once known.
+  int64_t seq_no = unassigned_seq_no;
+  int64_t primary_term = unassigned_primary_term;
   /// The document's version when decided, -1 if missing (conflict headers).
   int64_t current_version = -1;
+  /// The pair of the document's last write when decided; unassigned if
+  /// missing (conflict headers).
+  int64_t current_seq_no = unassigned_seq_no;
+  int64_t current_primary_term = unassigned_primary_term;
   std::optional<error_info> error;
 };
 
@@ -57,8 +69,16 @@ document_state::kind effective_kind(const document_state& doc, int64_t now_ms,
 decision decide(const document_state& current, const mutation& m,
                 int64_t gc_deletes_ms, document_state& next);
 
+/// Gives an applied decision and the state it wrote their `_seq_no` and
+/// `_primary_term` (engine/sequence_numbers.hpp says which).
+void assign_seq_no(decision& d, document_state& next, int64_t seq_no, int64_t primary_term);
+
 /// A 400 answer with Elasticsearch's "Validation Failed" wrapping.
 decision validation_failure(std::string type, const std::string& message);
+
+/// Several validation errors in one answer, as Elasticsearch's
+/// ActionRequestValidationException lists them: "Validation Failed: 1: a;2: b;".
+decision validation_failures(std::string type, const std::vector<std::string>& messages);
 
 /// A 400 answer whose reason is given verbatim (parse errors).
 decision invalid_decision(std::string type, std::string reason);

@@ -118,6 +118,11 @@ std::optional<std::string> restore_partition(
         static_cast<int32_t>(to_int(header(m.get(), "wcoord.source.partition"), -1));
       doc.last_offset = to_int(header(m.get(), "wcoord.source.offset"), -1);
     }
+    if (doc.doc.seq_no == unassigned_seq_no && doc.last_offset >= 0) {
+      // Written before records carried their pair: the one `run` gives now.
+      doc.doc.seq_no = seq_no_for_offset(doc.last_offset, unassigned_seq_no);
+      doc.doc.primary_term = wcoord_primary_term;
+    }
     batch.offsets[tp] = m->offset;
     if (!trusted(doc)) {
       ++result.untrusted;

@@ -13,6 +13,7 @@
 #include "actors/messages.hpp"
 #include "actors/diagnostics.hpp"
 #include "engine/answers.hpp"
+#include "engine/changelog_record.hpp"
 #include "kafka/producer.hpp"
 #include "kafka/topics.hpp"
 #include "kafka/transaction_context.hpp"
@@ -98,6 +99,16 @@ deadletter_headers(const work_item& w, const decision& d, std::string& truncated
     h.emplace_back("wcoord.conflict.provided_version",
                    w.m.version ? std::to_string(*w.m.version) : "");
     h.emplace_back("wcoord.conflict.version_type", to_string(w.m.vtype));
+    // The document's last pair when decided (-2 and 0, Elasticsearch's
+    // "unassigned", when it does not exist), and the compare-and-set pair
+    // the write required, if any.
+    h.emplace_back("wcoord.conflict.current_seq_no", std::to_string(d.current_seq_no));
+    h.emplace_back("wcoord.conflict.current_primary_term",
+                   std::to_string(d.current_primary_term));
+    h.emplace_back("wcoord.conflict.provided_seq_no",
+                   w.m.if_seq_no ? std::to_string(*w.m.if_seq_no) : "");
+    h.emplace_back("wcoord.conflict.provided_primary_term",
+                   w.m.if_seq_no ? std::to_string(w.m.if_primary_term) : "");
   }
   return h;
 }
@@ -115,8 +126,9 @@ void release_ready(publisher_pointer self) {
     self->send(st.store, std::move(ready));
 }
 
-/// The record an effect publishes, if any. `value` owns its bytes.
-bool render_output(publisher_state& st, const effect& e, std::string& value,
+/// The record an effect publishes, if any. `value` and `key` own the bytes
+/// `r` points to, when the work item does not.
+bool render_output(publisher_state& st, const effect& e, std::string& value, std::string& key,
                    outgoing_record& r) {
   const auto& w = *e.work;
   const auto& d = e.verdict;
@@ -131,7 +143,8 @@ bool render_output(publisher_state& st, const effect& e, std::string& value,
     value = render_changelog(w.m, d);
     r.topic = st.opts.changelog_topic;
     r.partition = w.origin.partition; // co-partitioned with the input
-    r.key = w.m.id;
+    key = changelog_key(w.m.index, w.m.id);
+    r.key = key;
     r.value = value;
     r.headers = changelog_headers(w);
     return true;
@@ -271,10 +284,10 @@ void commit_transaction(publisher_pointer self) {
   auto outcome = run_txn_call(st, "begin transaction", [&] {
     return rd_kafka_begin_transaction(st.out->handle());
   });
-  std::string value;
+  std::string value, key;
   outgoing_record r;
   for (auto i = ready.begin(); outcome == txn_outcome::done && i != ready.end(); ++i)
-    if (render_output(st, *i, value, r))
+    if (render_output(st, *i, value, key, r))
       if (auto err = st.out->send(r); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         // A record that can never be sent (e.g. too large) would fail every
         // retry the same way.
@@ -334,9 +347,9 @@ void publish(publisher_pointer self, effect&& e) {
     st.fifo.push_back(std::move(p));
     return;
   }
-  std::string value;
+  std::string value, key;
   outgoing_record r;
-  if (render_output(st, p.e, value, r)) {
+  if (render_output(st, p.e, value, key, r)) {
     r.id |= p.seq << 1;
     p.outstanding = 1;
   }

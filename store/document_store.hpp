@@ -56,10 +56,13 @@ struct write_batch {
   std::vector<std::pair<document_key, stored_document>> documents;
   /// Highest offset per partition whose effects this batch completes.
   std::map<topic_partition, int64_t> offsets;
+  /// `wcoord apply`: the next `_seq_no` of each index written in the batch
+  /// (stored with the documents, so a second run continues the numbering).
+  std::map<std::string, int64_t> next_seq_no;
   /// Latest mutation event time (ms) in the batch: the store's clock for
   /// expiring tombstones, so expiry follows event time as the rules do.
   int64_t event_time = std::numeric_limits<int64_t>::min();
-  bool empty() const { return documents.empty() && offsets.empty(); }
+  bool empty() const { return documents.empty() && offsets.empty() && next_seq_no.empty(); }
 };
 
 /// Any failure of the underlying storage. Fatal for the process: nothing is
@@ -83,6 +86,9 @@ public:
   virtual void commit(const write_batch& batch) = 0;
 
   virtual std::optional<int64_t> stored_offset(const topic_partition& tp) = 0;
+
+  /// Every index's next `_seq_no` as committed through write_batch::next_seq_no.
+  virtual std::map<std::string, int64_t> next_seq_nos() = 0;
 
   /// Removes tombstones and replay markers (documents that never existed)
   /// whose event time is before `cutoff_ms`.

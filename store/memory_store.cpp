@@ -28,6 +28,12 @@ public:
     }
     for (const auto& [tp, offset] : batch.offsets)
       offsets_[tp] = offset;
+    for (const auto& [index, next] : batch.next_seq_no)
+      next_seq_no_[index] = next;
+  }
+
+  std::map<std::string, int64_t> next_seq_nos() override {
+    return next_seq_no_;
   }
 
   std::optional<int64_t> stored_offset(const topic_partition& tp) override {
@@ -67,6 +73,7 @@ private:
   // Ordered like RocksDB so that dumps of both stores compare equal.
   std::map<std::string, stored_document> docs_;
   std::map<topic_partition, int64_t> offsets_;
+  std::map<std::string, int64_t> next_seq_no_;
   uint64_t bytes_ = 0;
 };
 

@@ -15,7 +15,9 @@ namespace encoding {
 
 namespace {
 
-constexpr char format_version = 1;
+/// First byte of every document value; format 1 values lack the sequence
+/// numbers.
+constexpr char format_version = 2;
 
 void put_u64(std::string& out, uint64_t v) {
   for (int i = 7; i >= 0; --i)
@@ -50,23 +52,32 @@ bool get_string(std::string_view& in, std::string& s) {
 
 std::string document_key_bytes(const document_key& key) {
   std::string out;
-  out.reserve(2 + key.index.size() + key.id.size());
+  out.reserve(5 + key.index.size() + key.id.size());
   out += 'd';
+  const auto n = static_cast<uint32_t>(key.index.size());
+  for (int i = 3; i >= 0; --i)
+    out += static_cast<char>((n >> (8 * i)) & 0xFF);
   out += key.index;
-  out += '\0';
   out += key.id;
   return out;
 }
 
 std::optional<document_key> parse_document_key(std::string_view bytes) {
-  if (bytes.empty() || bytes[0] != 'd')
+  if (bytes.size() < 5 || bytes[0] != 'd')
     return std::nullopt;
-  bytes.remove_prefix(1);
-  auto sep = bytes.find('\0');
-  if (sep == std::string_view::npos)
+  uint32_t n = 0;
+  for (int i = 1; i <= 4; ++i)
+    n = n << 8 | static_cast<unsigned char>(bytes[i]);
+  bytes.remove_prefix(5);
+  if (bytes.size() < n)
     return std::nullopt;
-  return document_key{std::string(bytes.substr(0, sep)),
-                      std::string(bytes.substr(sep + 1))};
+  return document_key{std::string(bytes.substr(0, n)), std::string(bytes.substr(n))};
+}
+
+std::string seq_no_key_bytes(std::string_view index) {
+  std::string out(1, seq_no_key_prefix);
+  out.append(index);
+  return out;
 }
 
 std::string offset_key_bytes(const topic_partition& tp) {
@@ -77,7 +88,8 @@ std::string offset_key_bytes(const topic_partition& tp) {
 }
 
 // Layout: version(1) kind(1) version(8) delete_ts(8) last_partition(8)
-// last_offset(8) last_topic(len+bytes) source(len+bytes).
+// last_offset(8) seq_no(8) primary_term(8) last_topic(len+bytes)
+// source(len+bytes). expired() reads the first 18 bytes.
 std::string encode(const stored_document& d) {
   std::string out;
   out.reserve(64 + d.doc.source.size() + d.last_source.topic.size());
@@ -87,6 +99,8 @@ std::string encode(const stored_document& d) {
   put_u64(out, static_cast<uint64_t>(d.doc.delete_timestamp));
   put_u64(out, static_cast<uint64_t>(static_cast<int64_t>(d.last_source.partition)));
   put_u64(out, static_cast<uint64_t>(d.last_offset));
+  put_u64(out, static_cast<uint64_t>(d.doc.seq_no));
+  put_u64(out, static_cast<uint64_t>(d.doc.primary_term));
   put_string(out, d.last_source.topic);
   put_string(out, d.doc.source);
   return out;
@@ -101,11 +115,13 @@ std::optional<stored_document> decode(std::string_view in) {
     return std::nullopt;
   d.doc.state = static_cast<document_state::kind>(kind);
   in.remove_prefix(2);
-  uint64_t version, ts, partition, offset;
+  uint64_t version, ts, partition, offset, seq_no, term;
   if (!get_u64(in, version) || !get_u64(in, ts) || !get_u64(in, partition)
-      || !get_u64(in, offset) || !get_string(in, d.last_source.topic)
-      || !get_string(in, d.doc.source))
+      || !get_u64(in, offset) || !get_u64(in, seq_no) || !get_u64(in, term)
+      || !get_string(in, d.last_source.topic) || !get_string(in, d.doc.source))
     return std::nullopt;
+  d.doc.seq_no = static_cast<int64_t>(seq_no);
+  d.doc.primary_term = static_cast<int64_t>(term);
   d.doc.version = static_cast<int64_t>(version);
   d.doc.delete_timestamp = static_cast<int64_t>(ts);
   d.last_source.partition = static_cast<int32_t>(static_cast<int64_t>(partition));

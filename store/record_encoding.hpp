@@ -10,10 +10,21 @@
 
 namespace wcoord::encoding {
 
-/// "d" index '\0' id. Index names cannot contain NUL, so this sorts and
-/// splits unambiguously.
+/// The store's layout version, kept under `format_key` (store format 2:
+/// length-prefixed document keys, sequence numbers in values). Format 1 had
+/// no marker.
+inline constexpr std::string_view format_key = "v";
+inline constexpr std::string_view format_marker = "2";
+
+/// "d", the index's length (4 bytes, big endian), the index, the id: every
+/// pair of byte strings has its own key. (Format 1 joined them with a NUL,
+/// so index "a" with id "b\0c" and index "a\0b" with id "c" shared one.)
 std::string document_key_bytes(const document_key& key);
 std::optional<document_key> parse_document_key(std::string_view bytes);
+
+/// "n" index: the next `_seq_no` of an index (`wcoord apply`).
+std::string seq_no_key_bytes(std::string_view index);
+inline constexpr char seq_no_key_prefix = 'n';
 
 /// "o" topic '\0' partition (big endian).
 std::string offset_key_bytes(const topic_partition& tp);

@@ -115,6 +115,7 @@ public:
     check(rocksdb::DB::Open(o, opts.path, &db), "open");
     db_.reset(db);
     write_options_.sync = opts.sync;
+    check_format(opts.path);
     std::string clock;
     auto s = db_->Get(read_options_, event_clock_key, &clock);
     if (s.ok()) {
@@ -150,6 +151,9 @@ public:
     for (const auto& [tp, offset] : batch.offsets)
       check(wb.Put(encoding::offset_key_bytes(tp), encoding::encode_offset(offset)),
             "batch put");
+    for (const auto& [index, next] : batch.next_seq_no)
+      check(wb.Put(encoding::seq_no_key_bytes(index), encoding::encode_offset(next)),
+            "batch put");
     const bool clock_moves = batch.event_time > event_clock_.load();
     if (clock_moves)
       check(wb.Put(event_clock_key, encoding::encode_offset(batch.event_time)),
@@ -166,6 +170,21 @@ public:
       return std::nullopt;
     check(s, "get offset");
     return encoding::decode_offset(value);
+  }
+
+  std::map<std::string, int64_t> next_seq_nos() override {
+    std::map<std::string, int64_t> out;
+    const char prefix = encoding::seq_no_key_prefix;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options_));
+    for (it->Seek(rocksdb::Slice(&prefix, 1)); it->Valid() && it->key()[0] == prefix;
+         it->Next()) {
+      auto next = encoding::decode_offset({it->value().data(), it->value().size()});
+      if (!next)
+        throw store_error("corrupt sequence number record in store");
+      out.emplace(std::string(it->key().data() + 1, it->key().size() - 1), *next);
+    }
+    check(it->status(), "iterate");
+    return out;
   }
 
   uint64_t sweep(int64_t cutoff_ms) override {
@@ -213,6 +232,42 @@ public:
   }
 
 private:
+  /// Refuses a state directory of another layout rather than misreading it.
+  /// Format 1 (no marker) cannot be converted: its keys are ambiguous and
+  /// its documents have no sequence numbers, which only their history
+  /// (the changelog) tells.
+  void check_format(const std::string& path) {
+    std::string marker;
+    auto s = db_->Get(read_options_, rocksdb::Slice(encoding::format_key.data(),
+                                                    encoding::format_key.size()), &marker);
+    if (s.ok()) {
+      if (marker != encoding::format_marker)
+        throw store_error("state directory " + path + " holds store format " + marker
+                          + ", which this wcoord does not read (it reads format "
+                          + std::string(encoding::format_marker) + ")");
+      return;
+    }
+    if (!s.IsNotFound())
+      check(s, "get format");
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options_));
+    it->SeekToFirst();
+    check(it->status(), "iterate");
+    if (it->Valid())
+      throw store_error(
+        "state directory " + path + " holds store format 1, written by a wcoord "
+        "before sequence numbers (its document keys are ambiguous and its documents "
+        "have no _seq_no); this wcoord reads format "
+        + std::string(encoding::format_marker)
+        + " only. Move the directory away and start again: `wcoord run` rebuilds "
+          "its partitions from the changelog, `wcoord apply` state is rebuilt by "
+          "applying its input again");
+    check(db_->Put(write_options_,
+                   rocksdb::Slice(encoding::format_key.data(), encoding::format_key.size()),
+                   rocksdb::Slice(encoding::format_marker.data(),
+                                  encoding::format_marker.size())),
+          "put format");
+  }
+
   std::atomic<int64_t> event_clock_{std::numeric_limits<int64_t>::min()};
   tombstone_filter filter_; // must outlive db_
   std::unique_ptr<rocksdb::DB> db_;

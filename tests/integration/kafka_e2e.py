@@ -84,7 +84,7 @@ try:
                   and v["result"] == exp.get("result") and v["_id"] == exp.get("_id")
                   and v["_index"] == exp.get("_index"),
                   "changelog %s = %r, predicted %r" % (src, v, exp))
-            check(m.key().decode() == v["_id"], "changelog key is the id")
+            check(m.key().decode() == v["_index"] + "/" + v["_id"], "changelog key is <index>/<id>")
             check(("_source" in v) == (v["result"] in ("created", "updated")), "source iff live")
     applied = {w for w, b in expected.items() if b["outcome"] == "applied"}
     check(set(seen) == applied, "changelog holds every applied decision (%d vs %d)"

@@ -661,8 +661,8 @@ try:
             return "source topic %r" % h.get("wcoord.source.topic")
         if m.partition() != int(h["wcoord.source.partition"]):
             return "in partition %d, not its source's" % m.partition()
-        if m.key() != (v.get("_id") or "").encode():
-            return "key %r for id %r" % (m.key(), v.get("_id"))
+        if m.key() != ("%s/%s" % (v.get("_index"), v.get("_id"))).encode():
+            return "key %r for %r/%r" % (m.key(), v.get("_index"), v.get("_id"))
         got = (v.get("_index"), v.get("_id"), v.get("_version"), v.get("result"))
         want = (exp.get("_index"), exp.get("_id"), exp.get("_version"), exp.get("result"))
         if exp.get("outcome") != "applied" or got != want:

@@ -34,8 +34,12 @@ TEST_CASE("bulk answers: applied, error, unparsed, missing id") {
   applied.status = 201;
   applied.result = write_result::created;
   applied.version = 1;
+  applied.seq_no = 17;
+  applied.primary_term = 1;
   auto a = parse_json(p, render_bulk_item({op_type::create, "idx", "id\"1", true, true}, applied));
   CHECK(int64_t(a["create"]["_version"]) == 1);
+  CHECK(int64_t(a["create"]["_seq_no"]) == 17);
+  CHECK(int64_t(a["create"]["_primary_term"]) == 1);
   CHECK(std::string_view(a["create"]["result"]) == "created");
   CHECK(std::string_view(a["create"]["_id"]) == "id\"1");
 
@@ -44,6 +48,7 @@ TEST_CASE("bulk answers: applied, error, unparsed, missing id") {
   CHECK(b["delete"]["_id"].is_null());
   CHECK(std::string_view(b["delete"]["error"]["shard"]) == "0");
   CHECK(std::string_view(b["delete"]["outcome"]) == "invalid");
+  CHECK(b["delete"]["_seq_no"].error() == simdjson::NO_SUCH_FIELD); // only applied writes
 
   auto c = parse_json(p, render_bulk_item({op_type::create, "", "", false, false},
                                           invalid_decision("parse_exception", "x")));
@@ -62,11 +67,15 @@ TEST_CASE("changelog values carry the source byte-exact, deletes none") {
   d.kind = outcome::applied;
   d.result = write_result::updated;
   d.version = 4;
+  d.seq_no = 90;
+  d.primary_term = 1;
   auto text = render_changelog(m, d);
   CHECK(text.find(R"("_source":{"z": [1, 2.50]})") != std::string::npos);
   auto e = parse_json(p, text);
   CHECK(int64_t(e["_version"]) == 4);
   CHECK(int64_t(e["timestamp"]) == 77);
+  CHECK(int64_t(e["_seq_no"]) == 90);
+  CHECK(int64_t(e["_primary_term"]) == 1);
   m.op = op_type::remove;
   d.result = write_result::deleted;
   auto del = parse_json(p, render_changelog(m, d));

@@ -18,12 +18,16 @@ TEST_CASE("changelog values round-trip: live documents and tombstones") {
   d.kind = outcome::applied;
   d.result = write_result::updated;
   d.version = 7;
+  d.seq_no = 41;
+  d.primary_term = 1;
   auto e = parse_changelog(render_changelog(m, d));
   REQUIRE(e);
   CHECK(e->index == "i");
   CHECK(e->id == "d\"1");
   CHECK(e->state.state == document_state::kind::live);
   CHECK(e->state.version == 7);
+  CHECK(e->state.seq_no == 41);
+  CHECK(e->state.primary_term == 1);
   CHECK(e->state.source == m.source);
 
   m.op = op_type::remove;
@@ -34,7 +38,25 @@ TEST_CASE("changelog values round-trip: live documents and tombstones") {
     CHECK(t->state.state == document_state::kind::tombstone);
     CHECK(t->state.delete_timestamp == 1234);
     CHECK(t->state.source.empty());
+    CHECK(t->state.seq_no == 41);
   }
+}
+
+TEST_CASE("changelog records written before sequence numbers still read") {
+  auto e = parse_changelog(
+    R"({"_index":"i","_id":"x","_version":3,"result":"created","timestamp":5,"_source":{}})");
+  REQUIRE(e);
+  CHECK(e->state.version == 3);
+  CHECK(e->state.seq_no == unassigned_seq_no);
+  CHECK(e->state.primary_term == unassigned_primary_term);
+}
+
+TEST_CASE("the changelog key names the index and the id") {
+  CHECK(changelog_key("orders", "o-1") == "orders/o-1");
+  // Ids may hold '/', index names never do: the first '/' splits.
+  CHECK(changelog_key("orders", "a/b") == "orders/a/b");
+  // Same id in two indexes: two keys, so compaction keeps both documents.
+  CHECK(changelog_key("a", "x") != changelog_key("b", "x"));
 }
 
 TEST_CASE("what is not a changelog value is refused") {

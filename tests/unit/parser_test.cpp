@@ -368,3 +368,94 @@ TEST_CASE("index names follow Elasticsearch's rules, with its reasons") {
   REQUIRE(p.invalid);
   CHECK(p.invalid->error->reason == "Invalid index name [Orders], must be lowercase");
 }
+
+TEST_CASE("compare-and-set fields: Elasticsearch's validation, row by row") {
+  struct row {
+    const char* input;
+    const char* type;   // nullptr: valid
+    const char* reason;
+  };
+  const char* arve = "action_request_validation_exception";
+  const char* iae = "illegal_argument_exception";
+  const row rows[] = {
+    {R"({"id":"x","doc":{},"if_seq_no":0,"if_primary_term":1})", nullptr, ""},
+    {R"({"op":"delete","id":"x","if_seq_no":5,"if_primary_term":3})", nullptr, ""},
+    // -2 and 0 are Elasticsearch's "unassigned": as if absent.
+    {R"({"id":"x","doc":{},"if_seq_no":-2})", nullptr, ""},
+    {R"({"id":"x","doc":{},"if_primary_term":0})", nullptr, ""},
+    {R"({"op":"create","id":"x","doc":{},"if_primary_term":0,"if_seq_no":-2})", nullptr, ""},
+    // Malformed values (wcoord refuses what Elasticsearch would coerce).
+    {R"({"id":"x","doc":{},"if_seq_no":"1","if_primary_term":1})", iae,
+     "if_seq_no must be an integer in the int64 range, found [\"1\"]"},
+    {R"({"id":"x","doc":{},"if_seq_no":1,"if_primary_term":1.5})", iae,
+     "if_primary_term must be an integer in the int64 range, found [1.5]"},
+    {R"({"id":"x","doc":{},"if_seq_no":9223372036854775808,"if_primary_term":1})", iae,
+     "if_seq_no must be an integer in the int64 range, found [9223372036854775808]"},
+    // IndexRequest/DeleteRequest.setIfSeqNo and setIfPrimaryTerm.
+    {R"({"id":"x","doc":{},"if_seq_no":-1,"if_primary_term":1})", iae,
+     "sequence numbers must be non negative. got [-1]."},
+    {R"({"id":"x","doc":{},"if_seq_no":-3,"if_primary_term":-1})", iae,
+     "sequence numbers must be non negative. got [-3]."},
+    {R"({"id":"x","doc":{},"if_seq_no":1,"if_primary_term":-1})", iae,
+     "primary term must be non negative. got [-1]"},
+    // IndexRequest.validate: create returns before the common checks.
+    {R"({"op":"create","id":"x","doc":{},"if_seq_no":1,"if_primary_term":1})", arve,
+     "Validation Failed: 1: create operations do not support compare and set. use index "
+     "instead;"},
+    {R"({"op":"create","id":"x","doc":{},"if_primary_term":4})", arve,
+     "Validation Failed: 1: create operations do not support compare and set. use index "
+     "instead;"},
+    {R"({"op":"create","id":"x","doc":{},"if_seq_no":1,"version":2})", arve,
+     "Validation Failed: 1: create operations do not support explicit versions. use index "
+     "instead;"},
+    // DocWriteRequest.validateSeqNoBasedCASParams, every message it adds.
+    {R"({"id":"x","doc":{},"if_seq_no":1,"if_primary_term":1,"version":3})", arve,
+     "Validation Failed: 1: compare and write operations can not use versioning;"},
+    {R"({"id":"x","doc":{},"if_seq_no":1,"if_primary_term":1,"version_type":"external",)"
+     R"("version":3})", arve,
+     "Validation Failed: 1: compare and write operations can not use versioning;"},
+    {R"({"op":"delete","id":"x","if_seq_no":1,"if_primary_term":1,)"
+     R"("version_type":"external_gte","version":3})", arve,
+     "Validation Failed: 1: compare and write operations can not use versioning;"},
+    {R"({"id":"x","doc":{},"if_seq_no":1})", arve,
+     "Validation Failed: 1: ifSeqNo is set, but primary term is [0];"},
+    {R"({"id":"x","doc":{},"if_seq_no":1,"if_primary_term":0})", arve,
+     "Validation Failed: 1: ifSeqNo is set, but primary term is [0];"},
+    {R"({"id":"x","doc":{},"if_primary_term":2})", arve,
+     "Validation Failed: 1: ifSeqNo is unassigned, but primary term is [2];"},
+    {R"({"op":"delete","id":"x","if_seq_no":-2,"if_primary_term":2})", arve,
+     "Validation Failed: 1: ifSeqNo is unassigned, but primary term is [2];"},
+    // Several at once, numbered, as ActionRequestValidationException lists them.
+    {R"({"id":"x","doc":{},"version_type":"external","if_seq_no":1})", arve,
+     "Validation Failed: 1: illegal version value [-3] for version type [EXTERNAL];"
+     "2: compare and write operations can not use versioning;"
+     "3: ifSeqNo is set, but primary term is [0];"},
+    {R"({"id":"x","doc":{},"version":3,"if_seq_no":4})", arve,
+     "Validation Failed: 1: compare and write operations can not use versioning;"
+     "2: ifSeqNo is set, but primary term is [0];"},
+    // Order: an earlier row answers first.
+    {R"({"id":"","if_seq_no":-1})", arve, "Validation Failed: 1: id is missing;"},
+    {R"({"id":"x","if_seq_no":1,"if_primary_term":1})", arve,
+     "Validation Failed: 1: source is missing;"},
+  };
+  for (const auto& r : rows) {
+    INFO(r.input);
+    auto p = parse(r.input);
+    if (!r.type) {
+      CHECK_FALSE(p.invalid);
+      continue;
+    }
+    REQUIRE(p.invalid);
+    CHECK(p.invalid->status == 400);
+    CHECK(p.invalid->error->type == r.type);
+    CHECK(p.invalid->error->reason == r.reason);
+  }
+  auto ok = parse(R"({"id":"x","doc":{},"if_seq_no":0,"if_primary_term":7})");
+  REQUIRE(ok.value.if_seq_no);
+  CHECK(*ok.value.if_seq_no == 0);
+  CHECK(ok.value.if_primary_term == 7);
+  CHECK_FALSE(parse(R"({"id":"x","doc":{},"if_seq_no":-2})").value.if_seq_no);
+  // Duplicated, as any known field.
+  CHECK(type_of(R"({"id":"x","doc":{},"if_seq_no":1,"if_seq_no":2,"if_primary_term":1})")
+        == "x_content_parse_exception");
+}

@@ -17,6 +17,8 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <algorithm>
+#include <map>
 #include <random>
 
 #include "actors/pipeline.hpp"
@@ -552,4 +554,247 @@ TEST_CASE("a document actor that fails takes its shard down, as a link did") {
     },
     caf::after(std::chrono::seconds(30)) >> [] {});
   CHECK(shard_down);
+}
+
+// ---------------------------------------------------------------------------
+// Sequence numbers and compare-and-set (issue 9) through the actors.
+
+namespace {
+
+/// Random writes on `ids` documents, a third of them compare-and-set with a
+/// pair read back from an earlier answer on the same document: mostly its
+/// latest (a well-behaved client), sometimes an older one or a made-up one
+/// (a lost race). Records the model's answers, which a client would see.
+struct cas_stream {
+  std::mt19937_64 rng;
+  reference::model ref;
+  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> pairs_seen;
+  std::vector<reference::answer> expected;
+
+  cas_stream(uint64_t seed, reference::numbering n) : rng(seed), ref(50, n) {}
+
+  /// A write and its pair fields (kept in `extra`, by ticket).
+  std::vector<reference::pair_fields> extra;
+
+  reference::op next(int ids, int64_t ts, int64_t offset) {
+    auto o = random_op(rng, "doc-" + std::to_string(rng() % ids), ts);
+    reference::pair_fields x;
+    x.offset = offset;
+    auto& seen = pairs_seen[o.id];
+    if (rng() % 3 == 0 && o.kind != "create") {
+      o.vtype = "internal";
+      o.version.reset();
+      if (!seen.empty() && rng() % 4 != 0) {
+        const auto& p = rng() % 5 == 0 ? seen[rng() % seen.size()] : seen.back();
+        x.if_seq_no = p.first;
+        x.if_term = p.second;
+      } else {
+        x.if_seq_no = static_cast<int64_t>(rng() % 50);
+        x.if_term = 1 + static_cast<int64_t>(rng() % 2);
+      }
+    }
+    auto a = ref.apply(o, x);
+    if (a.outcome == "applied")
+      seen.emplace_back(a.seq_no, a.term);
+    expected.push_back(a);
+    extra.push_back(x);
+    return o;
+  }
+};
+
+work_ptr to_cas_work(const reference::op& o, const reference::pair_fields& x,
+                     uint64_t ticket) {
+  auto w = std::const_pointer_cast<work_item>(to_work(o, ticket));
+  w->m.if_seq_no = x.if_seq_no;
+  w->m.if_primary_term = x.if_term;
+  return w;
+}
+
+/// Submits `n` writes of the stream: as `apply` reads lines, or as the
+/// records of one Kafka partition (offsets with gaps, as transaction
+/// markers leave them).
+void feed_stream(fixture& f, cas_stream& s, size_t n, bool from_kafka) {
+  submitter feed{*f.engine, 64};
+  int64_t ts = 0;
+  for (size_t i = 0; i < n; ++i) {
+    ts += s.rng() % 7;
+    const int64_t offset = from_kafka ? static_cast<int64_t>(3 * i + 1000) : 0;
+    auto o = s.next(150, ts, offset);
+    auto w = std::const_pointer_cast<work_item>(to_cas_work(o, s.extra.back(), i));
+    if (from_kafka) {
+      w->from_kafka = true;
+      w->origin = {"t", 0, offset, ts};
+    }
+    feed.submit(w);
+  }
+}
+
+/// Every answer as the model gave it, pairs included, with both outcomes of
+/// compare-and-set well represented; the store ends in the model's state.
+void check_against_model(fixture& f, const cas_stream& s, size_t n) {
+  REQUIRE(f.sink.wait_for_count(n));
+  std::lock_guard<std::mutex> g{f.sink.mtx};
+  REQUIRE(f.sink.effects.size() == n);
+  size_t mismatches = 0, cas_applied = 0, cas_conflicts = 0;
+  for (auto& e : f.sink.effects) {
+    const auto& want = s.expected[e.work->ticket];
+    const auto& got = e.verdict;
+    const bool applied = want.outcome == "applied";
+    bool same = got.status == want.status && to_string(got.kind) == want.outcome
+                && (!applied
+                    || (got.version == want.version && to_string(got.result) == want.result
+                        && got.seq_no == want.seq_no && got.primary_term == want.term));
+    if (e.work->m.if_seq_no)
+      ++(applied ? cas_applied : cas_conflicts);
+    if (!same && ++mismatches < 5)
+      FAIL_CHECK("ticket " << e.work->ticket << ": got " << got.status << " "
+                           << to_string(got.kind) << " v" << got.version << " seq "
+                           << got.seq_no << "/" << got.primary_term << ", want "
+                           << want.status << " " << want.outcome << " v" << want.version
+                           << " seq " << want.seq_no << "/" << want.term);
+  }
+  CHECK(mismatches == 0);
+  // The stream really mixed both kinds of compare-and-set outcome.
+  CHECK(cas_applied > n / 20);
+  CHECK(cas_conflicts > n / 50);
+  for (const auto& [id, d] : s.ref.docs()) {
+    if (!d.exists)
+      continue;
+    auto st = f.store->load({"idx", id});
+    REQUIRE(st);
+    CHECK(st->doc.version == d.version);
+    CHECK(st->doc.seq_no == d.seq_no);
+    CHECK(st->doc.primary_term == d.term);
+  }
+}
+
+} // namespace
+
+TEST_CASE("random racing streams with compare-and-set, numbered as apply numbers") {
+  // `wcoord apply`: dense per index from 0 in input order, whatever order
+  // the document actors decide in.
+  for (uint64_t seed : {5u, 6u}) {
+    pipeline_options opts;
+    opts.gc_deletes_ms = 50;
+    opts.shards = 3;
+    opts.sequence_by_index.emplace();
+    fixture f{opts};
+    cas_stream s{seed, reference::numbering::dense};
+    const size_t n = 20000;
+    feed_stream(f, s, n, false);
+    check_against_model(f, s, n);
+    // The next number is stored with the documents: one past the last.
+    const auto applied = std::count_if(s.expected.begin(), s.expected.end(),
+                                       [](const auto& a) { return a.outcome == "applied"; });
+    CHECK(f.store->next_seq_nos().at("idx") == applied);
+  }
+}
+
+TEST_CASE("random racing streams with compare-and-set, numbered by Kafka offsets") {
+  // `wcoord run`: the record's offset, as one partition delivers them.
+  for (uint64_t seed : {7u, 8u}) {
+    pipeline_options opts;
+    opts.gc_deletes_ms = 50;
+    opts.shards = 3;
+    fixture f{opts};
+    cas_stream s{seed, reference::numbering::by_offset};
+    const size_t n = 20000;
+    feed_stream(f, s, n, true);
+    check_against_model(f, s, n);
+  }
+}
+
+TEST_CASE("two topics whose partitions share a number never give a document one pair") {
+  // Topic b's offsets trail topic a's: numbering by offset alone would go
+  // back and repeat pairs; one more than the document's last number keeps
+  // every document's numbers unique and rising.
+  pipeline_options opts;
+  opts.shards = 2;
+  opts.gc_deletes_ms = 50; // as the model's
+  fixture f{opts};
+  cas_stream s{9, reference::numbering::by_offset};
+  const size_t n = 4000;
+  int64_t next_offset[2] = {500, 0};
+  {
+    submitter feed{*f.engine, 16};
+    for (size_t i = 0; i < n; ++i) {
+      const int topic = static_cast<int>(s.rng() % 2);
+      const int64_t offset = next_offset[topic]++;
+      auto o = s.next(40, static_cast<int64_t>(i), offset);
+      auto w = std::const_pointer_cast<work_item>(to_cas_work(o, s.extra.back(), i));
+      w->from_kafka = true;
+      w->origin = {topic == 0 ? "a" : "b", 0, offset, 0};
+      feed.submit(w);
+    }
+  }
+  check_against_model(f, s, n);
+  std::lock_guard<std::mutex> g{f.sink.mtx};
+  std::map<std::string, int64_t> last;
+  std::vector<const effect*> by_ticket(n);
+  for (auto& e : f.sink.effects)
+    by_ticket[e.work->ticket] = &e;
+  for (auto* e : by_ticket) {
+    if (e->verdict.kind != outcome::applied)
+      continue;
+    auto [it, fresh] = last.try_emplace(e->work->m.id, -1);
+    CHECK(e->verdict.seq_no > it->second);
+    it->second = e->verdict.seq_no;
+  }
+}
+
+TEST_CASE("apply numbering continues over a stored state; compare-and-set waits for its pair") {
+  temp_dir dir;
+  rocksdb_options ro;
+  ro.path = dir.path + "/db";
+  auto write = [](const std::string& id, std::optional<int64_t> if_seq_no, uint64_t ticket) {
+    reference::pair_fields x;
+    x.if_seq_no = if_seq_no;
+    x.if_term = 1;
+    return to_cas_work({"index", id, std::nullopt, "internal", "{}", 0}, x, ticket);
+  };
+  {
+    pipeline_options opts;
+    opts.shards = 2;
+    auto store = std::shared_ptr<document_store>(make_rocksdb_store(ro));
+    opts.sequence_by_index = store->next_seq_nos();
+    fixture f{opts, store};
+    {
+      // A compare-and-set write right behind the write whose pair it
+      // names: its actor must wait for the sequencer's number.
+      submitter feed{*f.engine, 1};
+      feed.submit(write("a", std::nullopt, 0)); // seq 0
+      feed.submit(write("b", std::nullopt, 1)); // seq 1
+      feed.submit(write("a", 0, 2));            // seq 2
+      feed.submit(write("a", 0, 3));            // stale pair: 409
+      feed.submit(write("b", 1, 4));            // seq 3
+    }
+    REQUIRE(f.sink.wait_for_count(5));
+    std::lock_guard<std::mutex> g{f.sink.mtx};
+    std::vector<const effect*> t(5);
+    for (auto& e : f.sink.effects)
+      t[e.work->ticket] = &e;
+    CHECK(t[0]->verdict.seq_no == 0);
+    CHECK(t[1]->verdict.seq_no == 1);
+    CHECK(t[2]->verdict.seq_no == 2);
+    CHECK(t[3]->verdict.status == 409);
+    CHECK(t[3]->verdict.error->reason
+          == "[a]: version conflict, required seqNo [0], primary term [1]. current document "
+             "has seqNo [2] and primary term [1]");
+    CHECK(t[4]->verdict.seq_no == 3);
+    CHECK(t[4]->verdict.primary_term == 1);
+  }
+  // A second run over the same state directory continues at 4.
+  pipeline_options opts;
+  auto store = std::shared_ptr<document_store>(make_rocksdb_store(ro));
+  opts.sequence_by_index = store->next_seq_nos();
+  CHECK(opts.sequence_by_index->at("idx") == 4);
+  fixture f{opts, store};
+  {
+    submitter feed{*f.engine};
+    feed.submit(write("b", 3, 0));
+  }
+  REQUIRE(f.sink.wait_for_count(1));
+  std::lock_guard<std::mutex> g{f.sink.mtx};
+  CHECK(f.sink.effects[0].verdict.kind == outcome::applied);
+  CHECK(f.sink.effects[0].verdict.seq_no == 4);
 }

@@ -5,7 +5,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
+
+#include <rocksdb/db.h>
 
 #include "store/document_store.hpp"
 
@@ -68,8 +72,39 @@ void exercise(document_store& s) {
   int n = 0;
   s.for_each([&](const document_key&, const stored_document&) { ++n; });
   CHECK(n == 4);
-  // Sweep: the tombstone deleted at 1000 and the marker go; live docs stay.
-  CHECK(s.sweep(999) == 1); // only the marker: the tombstone is not older
+
+  // Keys are unambiguous for every pair of byte strings (issue 9): with a
+  // NUL separator these two were one key.
+  using namespace std::string_literals;
+  write_batch nul;
+  auto first = live(10, "{}");
+  first.doc.seq_no = 3;
+  first.doc.primary_term = 1;
+  nul.documents.push_back({{"a", "b\0c"s}, first});
+  nul.next_seq_no["a"] = 4;
+  s.commit(nul);
+  CHECK_FALSE(s.load({"a\0b"s, "c"}));
+  CHECK_FALSE(s.load({"a", "b"}));
+  auto back = s.load({"a", "b\0c"s});
+  REQUIRE(back);
+  CHECK(back->doc.seq_no == 3);
+  CHECK(back->doc.primary_term == 1);
+  write_batch other;
+  other.documents.push_back({{"a\0b"s, "c"}, live(1, "{}")});
+  s.commit(other);
+  CHECK(s.load({"a", "b\0c"s})->doc.version == 10);
+  std::set<std::pair<std::string, std::string>> keys;
+  s.for_each([&](const document_key& k, const stored_document&) { keys.emplace(k.index, k.id); });
+  CHECK(keys.count({"a", "b\0c"s}) == 1);
+  CHECK(keys.count({"a\0b"s, "c"}) == 1);
+  write_batch gone; // deleted in 1970: the sweep below drops them
+  gone.documents.push_back({{"a", "b\0c"s}, tomb(11, 0)});
+  gone.documents.push_back({{"a\0b"s, "c"}, tomb(2, 0)});
+  s.commit(gone);
+  CHECK(s.next_seq_nos() == std::map<std::string, int64_t>{{"a", 4}});
+  // Sweep: the tombstone deleted at 1000 and the marker go; live docs stay
+  // (and the two tombstones of the NUL check, deleted at 0).
+  CHECK(s.sweep(999) == 3); // the marker and those two: not the tombstone at 1000
   CHECK(s.sweep(1001) == 1);
   CHECK_FALSE(s.load({"i", "b"}));
   CHECK(s.load({"i", "a"}));
@@ -94,6 +129,37 @@ TEST_CASE("rocksdb store, and its state survives a reopen") {
   auto s = make_rocksdb_store(o);
   CHECK(s->load({"i", "a"})->doc.version == 2);
   CHECK(*s->stored_offset({"t", 1}) == 41);
+}
+
+TEST_CASE("a state directory of store format 1 is refused with a message, never misread") {
+  temp_dir dir;
+  rocksdb_options o;
+  o.path = dir.path.string();
+  {
+    // What a wcoord before sequence numbers left: "d" index NUL id keys,
+    // values starting with format byte 1, and no format marker.
+    rocksdb::Options ro;
+    ro.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(ro, o.path, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db{raw};
+    using namespace std::string_literals;
+    REQUIRE(db->Put({}, "di\0a"s, "\x01\x01"s + std::string(48, '\0')).ok());
+    db->Close();
+  }
+  try {
+    make_rocksdb_store(o);
+    FAIL("format 1 was opened");
+  } catch (const store_error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("store format 1")
+                           && Catch::Contains("Move the directory away")
+                           && Catch::Contains(o.path));
+  }
+  // A fresh directory gets the marker and opens again.
+  temp_dir fresh;
+  o.path = fresh.path.string();
+  make_rocksdb_store(o).reset();
+  CHECK_NOTHROW(make_rocksdb_store(o));
 }
 
 TEST_CASE("a second open of the same directory fails with a clear error") {

@@ -236,3 +236,91 @@ TEST_CASE("outcome classes: 409s split into stale and conflict") {
   CHECK(run(live(2), make(op_type::index, version_type::external_gte, 1)).d.kind
         == outcome::stale);
 }
+
+namespace {
+
+document_state with_pair(document_state d, int64_t seq_no, int64_t term) {
+  d.seq_no = seq_no;
+  d.primary_term = term;
+  return d;
+}
+
+mutation cas(op_type op, int64_t seq_no, int64_t term, int64_t ts = 1000) {
+  auto m = make(op, version_type::internal, std::nullopt, ts);
+  m.if_seq_no = seq_no;
+  m.if_primary_term = term;
+  return m;
+}
+
+} // namespace
+
+TEST_CASE("compare-and-set: every row, with Elasticsearch's reasons") {
+  struct row {
+    const char* what;
+    document_state current;
+    op_type op;
+    int64_t if_seq_no, if_term;
+    int status;           // 409, or the applied status
+    const char* reason;   // for 409s
+  };
+  const char* mismatch7 = "[doc]: version conflict, required seqNo [7], primary term [1]. "
+                          "current document has seqNo [8] and primary term [1]";
+  const row rows[] = {
+    {"pair matches: index", with_pair(live(3), 7, 1), op_type::index, 7, 1, 200, ""},
+    {"pair matches: delete", with_pair(live(3), 7, 1), op_type::remove, 7, 1, 200, ""},
+    {"seq_no differs", with_pair(live(3), 8, 1), op_type::index, 7, 1, 409, mismatch7},
+    {"seq_no differs: delete", with_pair(live(3), 8, 1), op_type::remove, 7, 1, 409, mismatch7},
+    {"term differs", with_pair(live(3), 7, 1), op_type::index, 7, 2, 409,
+     "[doc]: version conflict, required seqNo [7], primary term [2]. current document has "
+     "seqNo [7] and primary term [1]"},
+    {"missing", missing(), op_type::index, 0, 1, 409,
+     "[doc]: version conflict, required seqNo [0], primary term [1]. but no document was found"},
+    {"missing: delete", missing(), op_type::remove, 0, 1, 409,
+     "[doc]: version conflict, required seqNo [0], primary term [1]. but no document was found"},
+    // A deleted document counts as not found even with the tombstone's
+    // own pair (InternalEngine: currentNotFoundOrDeleted).
+    {"tombstone, its own pair", with_pair(tombstone(4, 900), 9, 1), op_type::index, 9, 1, 409,
+     "[doc]: version conflict, required seqNo [9], primary term [1]. but no document was found"},
+    {"expired tombstone", with_pair(tombstone(4, 1000 - gc - 1), 9, 1), op_type::remove, 9, 1,
+     409,
+     "[doc]: version conflict, required seqNo [9], primary term [1]. but no document was found"},
+  };
+  for (const auto& r : rows) {
+    INFO(r.what);
+    auto res = run(r.current, cas(r.op, r.if_seq_no, r.if_term));
+    CHECK(res.d.status == r.status);
+    if (r.status == 409) {
+      CHECK(res.d.kind == outcome::conflict); // a lost race, dead-lettered
+      CHECK(res.d.error->type == "version_conflict_engine_exception");
+      CHECK(reason(res.d) == r.reason);
+      CHECK(res.next == r.current);
+    } else {
+      CHECK(res.d.kind == outcome::applied);
+      CHECK(res.d.version == 4); // internal: current + 1
+    }
+  }
+}
+
+TEST_CASE("decisions report the document's pair; assign_seq_no numbers a write") {
+  auto doc = with_pair(live(3), 12, 1);
+  auto conflict = run(doc, make(op_type::create, version_type::internal, std::nullopt));
+  CHECK(conflict.d.current_seq_no == 12);
+  CHECK(conflict.d.current_primary_term == 1);
+  auto fresh = run(missing(), make(op_type::index, version_type::external, 5));
+  CHECK(fresh.d.current_seq_no == unassigned_seq_no);
+  CHECK(fresh.d.current_primary_term == unassigned_primary_term);
+  // decide leaves the pair to the caller, who knows where it comes from.
+  CHECK(fresh.d.seq_no == unassigned_seq_no);
+  assign_seq_no(fresh.d, fresh.next, 30, 1);
+  CHECK(fresh.d.seq_no == 30);
+  CHECK(fresh.next.seq_no == 30);
+  CHECK(fresh.next.primary_term == 1);
+}
+
+TEST_CASE("numbering by offset: never below the offset, always above the last") {
+  CHECK(seq_no_for_offset(10, unassigned_seq_no) == 10);
+  CHECK(seq_no_for_offset(0, unassigned_seq_no) == 0);
+  CHECK(seq_no_for_offset(10, 4) == 10);
+  CHECK(seq_no_for_offset(10, 10) == 11); // a second topic, same offset
+  CHECK(seq_no_for_offset(3, 900) == 901); // a topic re-created from offset 0
+}
