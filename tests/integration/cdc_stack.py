@@ -18,6 +18,33 @@ import psycopg2.extras
 
 from harness import ROOT, check, wait_until
 
+# What a run leaves behind if it is killed (a ctest timeout) is stopped by
+# the next run on the same port, found through these notes.
+STATE = os.path.join(os.environ.get("WCOORD_KAFKA_HOME") or
+                     os.path.join(os.path.expanduser("~"), ".cache", "wcoord-kafka"), "cdc-test")
+
+
+def _note(name, text=None):
+    """Reads (text None) or writes a note of a running process."""
+    path = os.path.join(STATE, name)
+    if text is None:
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+    os.makedirs(STATE, exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, ValueError):
+        return ""
+
 
 def _postgres_bin():
     """The newest installed PostgreSQL's bin directory (Debian keeps each
@@ -37,14 +64,18 @@ class Postgres:
     def __init__(self, port):
         self.port = port
         self.bin = _postgres_bin()
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        left = _note("postgres-%d" % port)
+        if left and os.path.exists(os.path.join(left, "data", "postmaster.pid")):
+            self.dir, self.data = left, os.path.join(left, "data")
+            self.stop()  # a killed run's cluster
         self.dir = tempfile.mkdtemp(prefix="wcoord-pg-")
+        _note("postgres-%d" % port, self.dir)
         self.data = os.path.join(self.dir, "data")
-        self.as_user = []
-        if os.geteuid() == 0:
+        if self.as_user:
             import pwd
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-            self.as_user = ["runuser", "-u", "postgres", "--"]
         self._run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--no-sync")
         options = " ".join([
@@ -145,11 +176,15 @@ class ConnectWorker:
                 "plugin.path=" + plugins.stdout.strip().splitlines()[-1],
                 "plugin.discovery=service_load",
                 "listeners=" + self.base, ""]))
+        left = _note("connect-%d" % port)
+        if left and left.isdigit() and "ConnectStandalone" in _cmdline(int(left)):
+            os.killpg(int(left), signal.SIGKILL)  # a killed run's worker (its own group)
         self.log_path = os.path.join(workdir, "connect.log")
         self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen([os.path.join(ROOT, "scripts", "debezium"), "connect", worker],
                                      stdout=self.log_file, stderr=subprocess.STDOUT,
                                      start_new_session=True)
+        _note("connect-%d" % port, str(self.proc.pid))
         wait_until(lambda: self._answers() or self.proc.poll() is not None, 180,
                    "the Kafka Connect worker's REST API")
         if self.proc.poll() is not None:

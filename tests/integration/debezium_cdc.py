@@ -31,18 +31,24 @@ Writers are idle while a connector creates its replication slot: a
 transaction open across a snapshot's start is streamed with LSNs below the
 snapshot's, which source.lsn versioning would decide stale (README, "Change
 data capture"). Every wait is for a condition; nothing sleeps to
-synchronize."""
+synchronize.
+
+`--guarantee exactly_once` runs both wcoord instances with exactly once
+(the suite runs at_least_once); `DEBEZIUM_VERSION` picks another connector
+version (scripts/debezium)."""
+import argparse
 import json
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import threading
 import time
 
 import psycopg2
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from cdc_stack import ConnectWorker, Postgres, postgres_connector
@@ -50,7 +56,12 @@ from harness import (BOOTSTRAP, Coordinator, check, create_topic, failures, fini
                      headers_of, http_base, http_fetch, metric_samples, read_topic, unique,
                      wait_until)
 
-WCOORD = sys.argv[1]
+args = argparse.ArgumentParser()
+args.add_argument("wcoord")
+args.add_argument("--guarantee", default="at_least_once", choices=["at_least_once", "exactly_once"])
+args = args.parse_args()
+WCOORD = args.wcoord
+GUARANTEE = ["--set", "processing.guarantee=" + args.guarantee]
 KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "29092"))
 ROWS = 3000
 SESSIONS = 4
@@ -74,23 +85,30 @@ class TopicTail:
     def __init__(self, topic):
         self.topic = topic
         self.c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": unique("tail"),
-                           "enable.auto.commit": False})
+                           "enable.auto.commit": False, "enable.partition.eof": True})
         parts = sorted(self.c.list_topics(topic, timeout=10).topics[topic].partitions)
         self.c.assign([TopicPartition(topic, p, 0) for p in parts])
         self.parts = parts
         self.records = []
-        self.next = {p: 0 for p in parts}
+        # Where each partition's reading has got to: past its last record,
+        # or the end reported by an end-of-partition event, which also
+        # covers the transaction markers (exactly once) never delivered.
+        self.reached = {p: 0 for p in parts}
 
     def catch_up(self, timeout=30):
         ends = {p: self.c.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
                 for p in self.parts}
         deadline = time.monotonic() + timeout
-        while any(self.next[p] < ends[p] for p in self.parts) and time.monotonic() < deadline:
+        while any(self.reached[p] < ends[p] for p in self.parts) and time.monotonic() < deadline:
             m = self.c.poll(0.2)
-            if m is None or m.error():
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    self.reached[m.partition()] = max(self.reached[m.partition()], m.offset())
                 continue
             self.records.append(m)
-            self.next[m.partition()] = m.offset() + 1
+            self.reached[m.partition()] = max(self.reached[m.partition()], m.offset() + 1)
         return self.records
 
     def close(self):
@@ -242,6 +260,8 @@ def check_versions(changelog_records, index, version_events, what):
 
 # ---------------------------------------------------------------------------
 
+# A SIGTERM (a timeout) still stops PostgreSQL and Connect in `finally`.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
 work = tempfile.mkdtemp(prefix="wcoord-cdc-")
 pg = connect = w1 = w2 = None
 tails = []
@@ -279,12 +299,12 @@ try:
 
     g1, g2 = unique("cdc-lsn"), unique("cdc-column")
     w1 = Coordinator(WCOORD, g1, topic_a + "," + topic_b, os.path.join(work, "w1"),
-                     extra=["--set", "input.format=debezium"])
+                     extra=GUARANTEE + ["--set", "input.format=debezium"])
     w2_formats = []
     for t in edge_topics:
         w2_formats += ["--set", "input.format.%s=debezium" % t]
     w2 = Coordinator(WCOORD, g2, ",".join(edge_topics + [plain]), os.path.join(work, "w2"),
-                     extra=w2_formats + ["--set", "debezium.version=column:version",
+                     extra=GUARANTEE + w2_formats + ["--set", "debezium.version=column:version",
                                          "--set", "debezium.index=schema.table"])
     w1.wait_assigned()
     w2.wait_assigned()
