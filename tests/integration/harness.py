@@ -214,22 +214,55 @@ def predict(wcoord, partitions, default_index):
     return result, final
 
 
+def probe_store(wcoord, state_dir, mutations):
+    """Answers of `wcoord apply` over a stopped coordinator's store to
+    mutations that conflict (so they change nothing): what they say of the
+    current documents."""
+    probe = "".join(json.dumps(m) + "\n" for m in mutations).encode()
+    out = subprocess.run([wcoord, "apply", "--quiet", "--state-dir", state_dir], input=probe,
+                         capture_output=True, timeout=600)
+    check(out.returncode == 0, "store probe ran: %s" % out.stderr.decode()[-300:])
+    return [json.loads(line)["index"] for line in out.stdout.decode().splitlines()]
+
+
 def store_versions(wcoord, state_dir, docs, event_time=1700000000000):
     """Current version per (index, id) from a stopped coordinator's store,
     asked through a conflicting probe (which changes nothing). The probe's
     event time sits near the fixture's, so tombstones still count."""
-    probe = "".join(json.dumps({"index": i, "id": d, "version": 999999999999, "doc": {},
-                                "timestamp": event_time}) + "\n"
-                    for i, d in docs).encode()
-    out = subprocess.run([wcoord, "apply", "--quiet", "--state-dir", state_dir], input=probe,
-                         capture_output=True, timeout=600)
-    check(out.returncode == 0, "store probe ran: %s" % out.stderr.decode()[-300:])
     versions = {}
-    for line in out.stdout.decode().splitlines():
-        b = json.loads(line)["index"]
+    for b in probe_store(wcoord, state_dir, [{"index": i, "id": d, "version": 999999999999,
+                                              "doc": {}, "timestamp": event_time}
+                                             for i, d in docs]):
         m = re.search(r"current version \[(\d+)\]", b.get("error", {}).get("reason", ""))
         versions[(b["_index"], b["_id"])] = int(m.group(1)) if m else None
     return versions
+
+
+def store_pairs(wcoord, state_dir, docs):
+    """The (_seq_no, _primary_term) of each live (index, id) in a stopped
+    coordinator's store, asked through a compare-and-set probe that cannot
+    match (so it changes nothing); None for a document not live."""
+    pairs = {}
+    for b in probe_store(wcoord, state_dir, [{"index": i, "id": d, "if_seq_no": 2 ** 62,
+                                              "if_primary_term": 1, "doc": {}}
+                                             for i, d in docs]):
+        m = re.search(r"current document has seqNo \[(\d+)\] and primary term \[(\d+)\]",
+                      b.get("error", {}).get("reason", ""))
+        pairs[(b["_index"], b["_id"])] = (int(m.group(1)), int(m.group(2))) if m else None
+    return pairs
+
+
+def expected_pairs(expected):
+    """What `wcoord run` numbers, from the replay's answers for one topic:
+    every applied write gets its source offset and primary term 1. Returns
+    the pair of each document's last write (None once deleted)."""
+    last = {}
+    for (p, o), body in sorted(expected.items()):
+        if body.get("outcome") != "applied":
+            continue
+        doc = (body["_index"], body["_id"])
+        last[doc] = (o, 1) if body["result"] in ("created", "updated") else None
+    return last
 
 
 def headers_of(m):

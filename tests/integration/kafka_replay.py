@@ -11,8 +11,9 @@ import sys
 import tempfile
 import time
 
-from harness import (Coordinator, check, create_topic, finish, group_lag, headers_of, predict,
-                     produce, racing_fixture, read_topic, store_versions, unique, wait_until)
+from harness import (Coordinator, check, create_topic, expected_pairs, finish, group_lag,
+                     headers_of, predict, produce, racing_fixture, read_topic, store_pairs,
+                     store_versions, unique, wait_until)
 
 WCOORD = sys.argv[1]
 EXACTLY_ONCE = "--exactly-once" in sys.argv
@@ -59,6 +60,10 @@ try:
             check(exp.get("outcome") == "applied" and exp.get("_version") == v["_version"]
                   and exp.get("result") == v["result"],
                   "changelog %s %r is a decision the replay makes (%r)" % (src, v, exp))
+            # The pair is the source offset's, in every run between kills
+            # (a record published again carries the same one).
+            check(v.get("_seq_no") == src[1] and v.get("_primary_term") == 1,
+                  "changelog %s carries the pair of its offset: %r" % (src, v))
     applied = {w for w, b in expected.items() if b["outcome"] == "applied"}
     check(applied <= seen, "every applied decision is on the changelog (missing %d)"
           % len(applied - seen))
@@ -81,6 +86,11 @@ try:
     wrong = [d for d in docs if now.get(d) != final.get(d)]
     check(not wrong, "store equals the sequential replay (%d of %d differ, e.g. %s)"
           % (len(wrong), len(docs), [(d, now.get(d), final.get(d)) for d in wrong[:3]]))
+    # After the kills, each document still has the pair its last write got.
+    pairs, want = store_pairs(WCOORD, state, docs), expected_pairs(expected)
+    wrong = [d for d in docs if pairs.get(d) != want.get(d)]
+    check(not wrong, "store pairs equal the offsets of the last writes (%d of %d differ, e.g. %s)"
+          % (len(wrong), len(docs), [(d, pairs.get(d), want.get(d)) for d in wrong[:3]]))
 finally:
     shutil.rmtree(state, ignore_errors=True)
 finish()
