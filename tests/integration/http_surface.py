@@ -279,6 +279,10 @@ try:
     doc = json.loads(body)
     check(status == 200 and doc["found"] and doc["_version"] == 3 and doc["_source"]["note"] == MARKER,
           "GET with the token -> 200 and the document: %s %s" % (status, body))
+    # The pair a compare-and-set write sends back: its record's offset, the
+    # first of its partition in a fresh topic (issue 9).
+    check(doc.get("_seq_no") == 0 and doc.get("_primary_term") == 1,
+          "GET returns _seq_no and _primary_term: %s" % body)
     status, _, body = get(docs, "/v1/docs/orders/a%2Fb", {"authorization": "bearer " + TOKEN})
     check(status == 200 and json.loads(body)["_id"] == "a/b", "an id with / (as %%2F): %s %s" % (status, body))
     status, _, body = get(docs, "/v1/docs/orders/missing", auth)
