@@ -8,13 +8,16 @@ rebuilding its state from the changelog lost the other.
 The changelog is created before wcoord starts, with a cleaner that compacts
 as soon as it can (tiny segments, any dirty ratio); the test waits until the
 broker has really compacted it, then a second instance with an empty state
-directory restores from it: both documents, with their versions and pairs."""
+directory restores from it: both documents, with their versions and pairs.
+Last, a changelog record written before records carried their pair
+restores with the pair of its source offset."""
 import json
 import re
 import shutil
 import sys
 import tempfile
 
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from harness import (BOOTSTRAP, Coordinator, check, create_topic, finish, group_lag, produce,
@@ -88,4 +91,33 @@ try:
 finally:
     shutil.rmtree(state_a, ignore_errors=True)
     shutil.rmtree(state_b, ignore_errors=True)
+
+# A changelog written before records carried their pair (and keyed by the
+# id): the restore gives such a document the pair `run` gives now, the
+# source offset of its write.
+old_topic, old_group = unique("legacy"), unique("legacy")
+create_topic(old_topic, 1)
+produce(old_topic, [record("legacy", "n%d" % i, doc={}) for i in range(5)])
+create_topic(old_group + ".changelog", 1)
+p = Producer({"bootstrap.servers": BOOTSTRAP})
+p.produce(old_group + ".changelog", key=b"old", partition=0,
+          value=json.dumps({"_index": "legacy", "_id": "old", "_version": 4, "result": "updated",
+                            "timestamp": 1, "_source": {"v": 4}}).encode(),
+          headers=[("wcoord.source.topic", old_topic.encode()),
+                   ("wcoord.source.partition", b"0"), ("wcoord.source.offset", b"3")])
+p.flush(30)
+# The group's work is committed past it, so the restore trusts the record.
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": old_group})
+c.commit(offsets=[TopicPartition(old_topic, 0, 5)], asynchronous=False)
+c.close()
+state_c = tempfile.mkdtemp()
+try:
+    legacy = Coordinator(WCOORD, old_group, old_topic, state_c)
+    wait_until(lambda: legacy.saw(r"restored 1 changelog record"), 120, "the old record restored")
+    legacy.stop()
+    got = store_pairs(WCOORD, state_c, [("legacy", "old")])
+    check(got == {("legacy", "old"): (3, 1)},
+          "a record without a pair restores with its source offset's: %r" % got)
+finally:
+    shutil.rmtree(state_c, ignore_errors=True)
 finish()
