@@ -40,6 +40,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -162,6 +163,7 @@ def drain(ctx, contender, topic, ends, tag):
     result = {"group": group}
     try:
         proc.wait_for(contender.marker, 180)
+        perf = start_perf(ctx, contender, proc.pid, tag)
         watch = LagWatch(ctx.broker, group, topic, ends)
         window = Window(proc.pid, ctx.broker.pid()).start()
         progress = Progress("%s (%s)" % (contender.label, tag), total)
@@ -178,6 +180,7 @@ def drain(ctx, contender, topic, ends, tag):
             done = watch.committed()
             progress.update(done)
         w = window.stop()
+        stop_perf(perf)
         progress.update(done, force=True)
         progress.done()
         rss = peak_rss_mb(proc.pid)
@@ -192,6 +195,26 @@ def drain(ctx, contender, topic, ends, tag):
     ctx.broker.forget(group)
     result["outputs"] = read_outputs(ctx, contender, group)
     return result
+
+
+def start_perf(ctx, contender, pid, tag):
+    """--perf-record: `perf record` attached to wcoord for the drain."""
+    if not ctx.args.perf_record or contender.family != "wcoord":
+        return None
+    os.makedirs(ctx.args.perf_record, exist_ok=True)
+    out = os.path.join(ctx.args.perf_record, "%s-%s.data" % (
+        contender.key, tag.split()[0].replace("/", "-")))
+    p = subprocess.Popen(["perf", "record", "-q", "-o", out, "-p", str(pid)]
+                         + ctx.args.perf_args.split(), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    log("  perf record -p %d -> %s" % (pid, out))
+    return p
+
+
+def stop_perf(p):
+    if p:
+        p.send_signal(signal.SIGINT)
+        p.wait(120)
 
 
 def digest_of(items):
@@ -319,8 +342,8 @@ def contenders_for(args):
         out += [Streams(g, t) for t in args.streams_threads]
     if args.only:
         keep = set(args.only.split(","))
-        out = [c for c in out if c.key in keep or c.family in keep
-               or (c.family + ("-eos" if c.guarantee == "exactly_once" else "")) in keep]
+        # Kafka Streams' keys carry the thread count (streams-t2, streams-eos-t1).
+        out = [c for c in out if c.key in keep or c.key.rsplit("-t", 1)[0] in keep]
     return out
 
 
@@ -429,8 +452,8 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="one workload, no latency runs, Kafka Streams with 2 threads only")
     ap.add_argument("--only", default="",
-                    help="contenders to run, comma separated: copy, copy-eos, wcoord, wcoord-eos, "
-                         "streams, streams-eos, or a family (copy, wcoord, streams)")
+                    help="contenders to run, comma separated, from: copy, copy-eos, wcoord, "
+                         "wcoord-eos, streams, streams-eos (all thread counts), streams-t2, ...")
     ap.add_argument("--rounds", type=int, default=1, help="drains per contender (median reported)")
     ap.add_argument("--latency-seconds", type=int, default=20)
     ap.add_argument("--warmup-seconds", type=float, default=3)
@@ -441,6 +464,10 @@ def main():
                     help="every contender's commit interval (wcoord's default)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra `wcoord run` setting (repeatable)")
+    ap.add_argument("--perf-record", metavar="DIR", default="",
+                    help="profile every wcoord drain with `perf record -p` into DIR/KEY-WORKLOAD.data")
+    ap.add_argument("--perf-args", default="-e cpu-clock -F 499 --call-graph dwarf,16384",
+                    help="perf record options with --perf-record")
     ap.add_argument("--port", default=os.environ.get("KAFKA_PORT", "29292"),
                     help="the broker's port (scripts/kafka; started if not running)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -474,7 +501,8 @@ def main():
                                             key="wcoord-10k",
                                             label="wcoord run, at_least_once, 10k live actors")]
             if args.only:
-                distinct = [c for c in distinct if c.key != "wcoord-10k" or "wcoord" in args.only]
+                distinct = [c for c in distinct
+                            if c.key != "wcoord-10k" or "wcoord" in args.only.split(",")]
             data["workloads"][name] = run_workload(
                 ctx, name, workload.lines(args.records, args.records, distinct=True), distinct, False)
     finally:
