@@ -29,6 +29,7 @@
 #include <set>
 #include <string>
 
+#include "kafka/consumer_settings.hpp"
 #include "kafka/handles.hpp"
 #include "kafka/offset_tracker.hpp"
 #include "kafka/producer.hpp"
@@ -226,10 +227,7 @@ struct copier {
 
     auto cprops = common;
     cprops["group.id"] = opts.group;
-    cprops["enable.auto.commit"] = "false";
-    cprops["enable.auto.offset.store"] = "false";
-    cprops.emplace("auto.offset.reset", "earliest");
-    cprops.emplace("partition.assignment.strategy", "cooperative-sticky");
+    cprops = consumer_settings(cprops); // wcoord's consumer settings
     std::string error;
     auto conf = make_conf(cprops, error);
     if (!conf)

@@ -17,6 +17,7 @@
 #include "actors/pipeline.hpp"
 #include "engine/input_format.hpp"
 #include "kafka/changelog_restore.hpp"
+#include "kafka/consumer_settings.hpp"
 #include "kafka/handles.hpp"
 #include "kafka/transaction_context.hpp"
 #include "support/logging.hpp"
@@ -761,12 +762,7 @@ caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
   st.tracker = std::move(tracker);
   st.status = std::move(status);
   st.decoder = std::make_unique<record_decoder>(st.opts.formats, st.opts.debezium);
-  auto props = st.opts.props;
-  // Invariants after the user's values: offsets move only when work is durable.
-  props["enable.auto.commit"] = "false";
-  props["enable.auto.offset.store"] = "false";
-  props.emplace("auto.offset.reset", "earliest");
-  props.emplace("partition.assignment.strategy", "cooperative-sticky");
+  auto props = consumer_settings(st.opts.props);
   std::string err;
   auto conf = make_conf(props, err);
   if (!conf) {
