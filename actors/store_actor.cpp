@@ -106,11 +106,14 @@ void commit(store_actor::stateful_pointer<store_state> self) {
   st.pending_keys.clear();
   st.pending.reserve(st.opts.max_batch);
   // Typed actors may only send() to typed ones; the sink and the shards
-  // are dynamically typed, so they get anonymous messages.
-  if (st.sink)
-    caf::anon_send(st.sink, done);
+  // are dynamically typed, so they get anonymous messages. Shards first:
+  // whoever learns from the sink that work is durable (a drain, a caller
+  // feeding more) then finds the notice already queued at the shards, ahead
+  // of anything it sends them, so their actors are idle and may stop.
   for (auto& shard : st.shards)
     caf::anon_send(shard, done);
+  if (st.sink)
+    caf::anon_send(st.sink, done);
 }
 
 void schedule_commit(store_actor::stateful_pointer<store_state> self) {
