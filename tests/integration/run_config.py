@@ -48,7 +48,7 @@ check(b"hunter2" not in p.stderr and b"kafka.sasl.password=******" in p.stderr,
 # log.format=json: every line one JSON object a log collector can parse.
 p = run("--set", "bootstrap.servers=" + BOOTSTRAP, "--set", "topics=%s,%s" % (a, b),
         "--set", "state.dir=" + state, "--set", "log.format=json",
-        "--set", 'default.index=quote"and\\backslash', "--set", "http.listen=127.0.0.1:0")
+        "--set", 'kafka.client.id=quote"and\\backslash', "--set", "http.listen=127.0.0.1:0")
 lines = [l for l in p.stderr.decode().splitlines() if l.strip()]
 check(len(lines) > 5, "json logs written")
 parsed = []
