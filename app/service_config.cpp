@@ -308,6 +308,26 @@ std::string valid_keys() {
   return s;
 }
 
+/// A document's owner is the owner of its partition number (contract §7):
+/// partition N of every mutation topic must go to one member, because its
+/// documents may arrive through any of them and all of them write changelog
+/// partition N, from which a new owner restores. Only the range assignor
+/// keeps same-numbered partitions of equally partitioned topics together;
+/// cooperative-sticky and roundrobin may split them, leaving two owners of a
+/// document and a changelog partition with two writers, whose restore
+/// checkpoint then skips the other writer's records.
+std::optional<std::string> co_partitioned_assignment(service_config& out) {
+  if (out.topics.size() < 2 && out.topics_regex.empty())
+    return std::nullopt; // one topic: cooperative-sticky stays the default
+  auto [it, unset] = out.kafka.emplace("partition.assignment.strategy", "range");
+  if (unset || trim(it->second) == "range")
+    return std::nullopt;
+  return "kafka.partition.assignment.strategy=" + it->second
+         + " may give partition N of two mutation topics to different members; with "
+           "several topics (or topics.regex) only range keeps each partition number, and "
+           "so each document and its changelog partition, with one owner";
+}
+
 } // namespace
 
 bool is_secret_key(const std::string& key) {
@@ -392,6 +412,8 @@ std::optional<std::string> load_config(const config_sources& src,
     return "set either topics or topics.regex, not both";
   if (out.group_id.empty())
     return "group.id must not be empty";
+  if (auto err = co_partitioned_assignment(out))
+    return err;
   for (auto& [topic, format] : out.formats.by_topic)
     if (!out.topics.empty()
         && std::find(out.topics.begin(), out.topics.end(), topic) == out.topics.end())

@@ -98,6 +98,41 @@ TEST_CASE("unknown keys and bad values are errors that say what is valid") {
   CHECK(load_config(missing, d));
 }
 
+TEST_CASE("several mutation topics keep each partition number with one member") {
+  auto load = [](std::vector<std::string> overrides, service_config& c) {
+    config_sources src;
+    src.use_environment = false;
+    src.overrides = std::move(overrides);
+    return load_config(src, c);
+  };
+  SECTION("one topic: the assignor is librdkafka's choice from consumer_settings") {
+    service_config c;
+    REQUIRE_FALSE(load({"topics=a"}, c));
+    CHECK(c.kafka.count("partition.assignment.strategy") == 0);
+  }
+  SECTION("several topics or a regex: range by default") {
+    for (auto& topics : {"topics=a,b", "topics.regex=m-.*"}) {
+      INFO(topics);
+      service_config c;
+      REQUIRE_FALSE(load({topics}, c));
+      CHECK(c.kafka.at("partition.assignment.strategy") == "range");
+    }
+  }
+  SECTION("an assignor that may split partition N across members is refused") {
+    for (auto& strategy : {"cooperative-sticky", "roundrobin", "range,roundrobin"}) {
+      INFO(strategy);
+      service_config c;
+      auto err = load({"topics=a,b", std::string("kafka.partition.assignment.strategy=")
+                                       + strategy},
+                      c);
+      REQUIRE(err);
+      CHECK(err->find("only range") != std::string::npos);
+    }
+    service_config c;
+    CHECK_FALSE(load({"topics=a,b", "kafka.partition.assignment.strategy=range"}, c));
+  }
+}
+
 TEST_CASE("default.index must be an index name Elasticsearch accepts") {
   config_sources src;
   src.use_environment = false;
