@@ -37,6 +37,8 @@ struct work_item {
   std::optional<decision> invalid;
   bool parsed = true;
   bool has_id = true;
+  /// `value` is one JSON text, as its parser found (parse_result::json_text).
+  bool json_text = false;
   /// Kafka origin; `from_kafka` false in `apply`.
   bool from_kafka = false;
   record_origin origin;

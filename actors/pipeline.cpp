@@ -70,7 +70,11 @@ void submitter::submit(work_ptr w) {
     effect e;
     e.work = w;
     e.verdict = *w->invalid;
-    caf::anon_send(p_.first_stage, std::move(e));
+    invalid_.push_back(std::move(e));
+    if (invalid_.size() >= batch_size_) {
+      caf::anon_send(p_.first_stage, std::move(invalid_));
+      invalid_ = {};
+    }
     return;
   }
   auto i = p_.shard_of(w->m);
@@ -83,6 +87,10 @@ void submitter::submit(work_ptr w) {
 }
 
 void submitter::flush() {
+  if (!invalid_.empty()) {
+    caf::anon_send(p_.first_stage, std::move(invalid_));
+    invalid_ = {};
+  }
   for (size_t i = 0; i < pending_.size(); ++i) {
     if (!pending_[i].empty()) {
       caf::anon_send(p_.shards[i], std::move(pending_[i]));

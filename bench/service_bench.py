@@ -67,7 +67,7 @@ class Context:
     def __init__(self, args):
         self.args = args
         self.build = os.path.abspath(args.build)
-        self.wcoord = os.path.join(self.build, "app", "wcoord")
+        self.wcoord = args.wcoord or os.path.join(self.build, "app", "wcoord")
         self.copy_ceiling = os.path.join(self.build, "bench", "copy_ceiling")
         self.latency_probe = os.path.join(self.build, "bench", "latency_probe")
         self.streams_jar = os.path.join(STREAMS_DIR, "target", "wcoord-streams.jar")
@@ -471,6 +471,8 @@ def main():
     ap.add_argument("--port", default=os.environ.get("KAFKA_PORT", "29292"),
                     help="the broker's port (scripts/kafka; started if not running)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--wcoord", default="", metavar="BINARY",
+                    help="run this wcoord instead of BUILD's (compare two builds in turns)")
     ap.add_argument("--out", default=None, help="directory for report.md and report.json "
                     "(default: BUILD/service-bench)")
     args = ap.parse_args()

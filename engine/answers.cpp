@@ -253,7 +253,8 @@ bool is_json_text(std::string_view text) {
 
 dead_letter_value render_dead_letter(const answer_subject& s, const decision& d,
                                      const record_origin& origin,
-                                     std::string_view original_value, size_t max_bytes) {
+                                     std::string_view original_value, size_t max_bytes,
+                                     bool known_json) {
   max_bytes = std::max(max_bytes, dead_letter_limits::min_value_bytes);
   dead_letter_value r;
   std::string& out = r.text;
@@ -284,7 +285,7 @@ dead_letter_value render_dead_letter(const answer_subject& s, const decision& d,
   auto room = [&] { return max_bytes > out.size() + 1 ? max_bytes - out.size() - 1 : 0; };
   // Whole, as JSON: only a fully valid JSON text keeps the dead letter JSON.
   if (head + field.size() + original_value.size() + 1 <= max_bytes
-      && is_json_text(original_value)) {
+      && (known_json || is_json_text(original_value))) {
     out += field;
     out.append(original_value);
     out += '}';

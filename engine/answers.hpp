@@ -84,9 +84,12 @@ struct dead_letter_value {
 /// original that does not fit whole is cut: its first bytes (at most
 /// kept_original_bytes, never inside a UTF-8 sequence or an escape) as a
 /// string, after `"mutation_truncated":true,"mutation_bytes":<its size>`.
+/// `known_json`: the caller's parser already read the original whole as
+/// one JSON text within is_json_text's bounds, so it is not checked again.
 dead_letter_value render_dead_letter(const answer_subject& s, const decision& d,
                                      const record_origin& origin,
-                                     std::string_view original_value, size_t max_bytes);
+                                     std::string_view original_value, size_t max_bytes,
+                                     bool known_json = false);
 
 /// Keeps `headers` in order while their names, values and framing
 /// (header_framing_bytes each) together fit in `max_bytes`; a header that

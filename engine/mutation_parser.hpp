@@ -35,6 +35,9 @@ struct parse_result {
   bool parsed = true;
   /// True when the value had an `id` string (else the answer shows null).
   bool has_id = false;
+  /// The whole value was read as one JSON text (nesting within 256, UTF-8
+  /// checked): a dead letter may embed it without validating it again.
+  bool json_text = false;
 };
 
 /// Reusable parser; keep one per thread (simdjson parsers are not

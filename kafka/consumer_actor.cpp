@@ -569,6 +569,7 @@ work_ptr to_work(consumer_state& st, const rd_kafka_message_t* m, bool& skip) {
   w->invalid = std::move(r.invalid);
   w->parsed = r.parsed;
   w->has_id = r.has_id;
+  w->json_text = r.json_text;
   return w;
 }
 

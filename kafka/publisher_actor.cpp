@@ -171,7 +171,8 @@ bool render_output(publisher_state& st, const effect& e, std::string& value, std
     const size_t limit = st.opts.deadletter_max_bytes > 0
                            ? st.opts.deadletter_max_bytes
                            : output_message_bytes(st.opts.max_record_bytes);
-    auto dl = render_dead_letter(s, d, w.origin, w.value, limit > used ? limit - used : 0);
+    auto dl = render_dead_letter(s, d, w.origin, w.value, limit > used ? limit - used : 0,
+                                 w.json_text);
     value = std::move(dl.text);
     if (dl.mutation_truncated)
       truncated = truncated.empty() ? "mutation" : "mutation," + truncated;
@@ -417,6 +418,10 @@ caf::behavior publisher_behavior(publisher_pointer self,
   }
   return {
     [=](effect& e) { publish(self, std::move(e)); },
+    [=](std::vector<effect>& es) { // records the parser refused, batched
+      for (auto& e : es)
+        publish(self, std::move(e));
+    },
     [=](commit_atom) {
       commit_transaction(self);
       self->delayed_send(self, self->state.opts.commit_interval, commit_atom_v);

@@ -107,6 +107,30 @@ TEST_CASE("dead-letter values embed the original as JSON or as a string") {
   CHECK(a["mutation"].is_array());
 }
 
+TEST_CASE("an original its parser read whole is embedded without a second check") {
+  record_origin o{"muts", 3, 99, 1234};
+  auto d = validation_failure("action_request_validation_exception", "id is missing");
+  const std::string original = R"({"doc":{"a":[1,"\u00e9"]}})";
+  auto checked = render_dead_letter({op_type::index, "i", "", false, true}, d, o, original,
+                                    1 << 20);
+  auto trusted = render_dead_letter({op_type::index, "i", "", false, true}, d, o, original,
+                                    1 << 20, true);
+  CHECK(trusted.text == checked.text);
+  // Trust does not lift the size bound: a large original is still cut.
+  auto cut = render_dead_letter({op_type::index, "i", "", false, true}, d, o,
+                                std::string(40000, ' ') + "{}", 16 << 10, true);
+  CHECK(cut.mutation_truncated);
+}
+
+TEST_CASE("strings without anything to escape are copied whole") {
+  std::string out;
+  json::append_string(out, "");
+  json::append_string(out, "plain text, 100% ASCII");
+  json::append_string(out, "\"edges\"");
+  json::append_string(out, "\n");
+  CHECK(out == "\"\"\"plain text, 100% ASCII\"\"\\\"edges\\\"\"\"\\n\"");
+}
+
 TEST_CASE("only a fully valid JSON original is embedded as JSON") {
   // The on-demand parser never reads a number it is not asked for; the
   // dead letter must not trust it (issue 8: `07` made the dead letter

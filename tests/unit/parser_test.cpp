@@ -369,6 +369,35 @@ TEST_CASE("index names follow Elasticsearch's rules, with its reasons") {
   CHECK(p.invalid->error->reason == "Invalid index name [Orders], must be lowercase");
 }
 
+TEST_CASE("a name found valid is remembered, a refused one is refused every time") {
+  mutation_parser parser;
+  record_context ctx;
+  ctx.default_index = "orders";
+  for (int i = 0; i < 2; ++i) {
+    CHECK_FALSE(parser.parse(R"({"id":"x","doc":{}})", ctx).invalid);
+    auto bad = parser.parse(R"({"id":"x","index":"Bad","doc":{}})", ctx);
+    REQUIRE(bad.invalid);
+    CHECK(bad.invalid->error->reason == "Invalid index name [Bad], must be lowercase");
+    CHECK_FALSE(parser.parse(R"({"id":"x","index":"other","doc":{}})", ctx).invalid);
+  }
+}
+
+TEST_CASE("json_text says the whole value was read as JSON") {
+  CHECK(parse(R"({"id":"a","doc":{"n":[1,{"x":null}]}})").json_text);
+  // Read whole, then refused by validation: still JSON text.
+  CHECK(parse(R"({"id":"a","op":"create","version":3,"doc":{}})").json_text);
+  CHECK(parse(R"({"id":"a","unknown":[1,2]})").json_text);
+  // Not read whole.
+  CHECK_FALSE(parse(R"({"id":"a","doc":{"broken":)").json_text);
+  CHECK_FALSE(parse(R"({"id":"a","doc":{}} trailing)").json_text);
+  CHECK_FALSE(parse(R"({"id":"a","id":"b"})").json_text);
+  CHECK_FALSE(parse(R"({"version":07})").json_text);
+  CHECK_FALSE(parse("[1]").json_text);
+  record_context small;
+  small.max_bytes = 4;
+  CHECK_FALSE(parse(R"({"id":"a"})", small).json_text);
+}
+
 TEST_CASE("compare-and-set fields: Elasticsearch's validation, row by row") {
   struct row {
     const char* input;
