@@ -63,7 +63,7 @@ void release(sequencer_pointer self) {
     caf::anon_send(st.store, std::move(ready));
 }
 
-void hold(sequencer_pointer self, effect& e) {
+void hold(sequencer_pointer self, effect& e, caf::strong_actor_ptr decider) {
   auto& st = self->state;
   const uint64_t ticket = e.work->ticket;
   if (ticket < st.base) {
@@ -76,8 +76,7 @@ void hold(sequencer_pointer self, effect& e) {
   const auto slot = static_cast<size_t>(ticket - st.base);
   if (st.waiting.size() <= slot)
     st.waiting.resize(slot + 1);
-  st.waiting[slot] = held_effect{std::move(e), self->current_sender()};
-  release(self);
+  st.waiting[slot] = held_effect{std::move(e), std::move(decider)};
 }
 
 caf::behavior sequencer_behavior(sequencer_pointer self, store_actor store,
@@ -86,7 +85,15 @@ caf::behavior sequencer_behavior(sequencer_pointer self, store_actor store,
   self->state.store = std::move(store);
   self->state.next_seq_no = std::move(next_seq_no);
   return {
-    [=](effect& e) { hold(self, e); },
+    [=](effect& e) {
+      hold(self, e, self->current_sender());
+      release(self);
+    },
+    [=](std::vector<effect>& es) { // records the parser refused, batched: no decider
+      for (auto& e : es)
+        hold(self, e, nullptr);
+      release(self);
+    },
   };
 }
 

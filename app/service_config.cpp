@@ -316,11 +316,11 @@ std::string valid_keys() {
 /// cooperative-sticky and roundrobin may split them, leaving two owners of a
 /// document and a changelog partition with two writers, whose restore
 /// checkpoint then skips the other writer's records.
-std::optional<std::string> co_partitioned_assignment(service_config& out) {
+std::optional<std::string> co_partitioned_assignment(const service_config& out) {
   if (out.topics.size() < 2 && out.topics_regex.empty())
     return std::nullopt; // one topic: cooperative-sticky stays the default
-  auto [it, unset] = out.kafka.emplace("partition.assignment.strategy", "range");
-  if (unset || trim(it->second) == "range")
+  auto it = out.kafka.find("partition.assignment.strategy"); // default: consumer_settings
+  if (it == out.kafka.end() || trim(it->second) == "range")
     return std::nullopt;
   return "kafka.partition.assignment.strategy=" + it->second
          + " may give partition N of two mutation topics to different members; with "

@@ -763,7 +763,9 @@ caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
   st.tracker = std::move(tracker);
   st.status = std::move(status);
   st.decoder = std::make_unique<record_decoder>(st.opts.formats, st.opts.debezium);
-  auto props = consumer_settings(st.opts.props);
+  const bool several_topics = st.opts.topics.size() > 1
+                              || (st.opts.topics.size() == 1 && st.opts.topics[0].rfind('^', 0) == 0);
+  auto props = consumer_settings(st.opts.props, several_topics);
   std::string err;
   auto conf = make_conf(props, err);
   if (!conf) {

@@ -18,7 +18,11 @@ inline constexpr const char* default_prefetch_kbytes = "4096";
 /// `user` (bootstrap.servers, group.id, kafka.* passthrough) with the
 /// invariants wcoord depends on forced (offsets move only when work is
 /// durable: no automatic commits or offset stores) and its defaults filled
-/// in where the user left a key unset.
-std::map<std::string, std::string> consumer_settings(std::map<std::string, std::string> user);
+/// in where the user left a key unset. The assignor is cooperative-sticky
+/// for one topic and range for several (or a regex): only range keeps
+/// partition N of every topic, and so each document, with one member
+/// (service_config refuses the others there).
+std::map<std::string, std::string> consumer_settings(std::map<std::string, std::string> user,
+                                                     bool several_topics = false);
 
 } // namespace wcoord::kafka

@@ -21,6 +21,11 @@ TEST_CASE("consumer settings: defaults fill what the user left unset") {
   CHECK(s.at("queued.max.messages.kbytes") == "4096");
 }
 
+TEST_CASE("consumer settings: several topics keep partition N together with range") {
+  CHECK(consumer_settings({}, true).at("partition.assignment.strategy") == "range");
+  CHECK(consumer_settings({}, false).at("partition.assignment.strategy") == "cooperative-sticky");
+}
+
 TEST_CASE("consumer settings: the user's values win over the defaults") {
   auto s = consumer_settings({{"auto.offset.reset", "latest"},
                               {"partition.assignment.strategy", "range"},

@@ -798,3 +798,42 @@ TEST_CASE("apply numbering continues over a stored state; compare-and-set waits 
   CHECK(f.sink.effects[0].verdict.kind == outcome::applied);
   CHECK(f.sink.effects[0].verdict.seq_no == 4);
 }
+
+TEST_CASE("apply numbering: records the parser refused pass the sequencer in batches") {
+  // The submitter batches refused records straight to the first stage; under
+  // apply that is the sequencer, which must take them in batches too, or
+  // their tickets never come and every later answer waits for good.
+  pipeline_options opts;
+  opts.shards = 2;
+  opts.sequence_by_index.emplace();
+  fixture f{opts};
+  const uint64_t n = 40;
+  {
+    submitter feed{*f.engine, 8};
+    for (uint64_t t = 0; t < n; ++t) {
+      auto w = std::const_pointer_cast<work_item>(
+        to_cas_work({"index", "d" + std::to_string(t % 3), std::nullopt, "internal", "{}", 0},
+                    {}, t));
+      if (t % 4 == 1) {
+        w->parsed = false;
+        w->invalid = invalid_decision("parse_exception", "refused");
+      }
+      feed.submit(w);
+    }
+  }
+  REQUIRE(f.sink.wait_for_count(n));
+  std::lock_guard<std::mutex> g{f.sink.mtx};
+  size_t refused = 0;
+  int64_t next = 0;
+  std::vector<const effect*> t(n);
+  for (auto& e : f.sink.effects)
+    t[e.work->ticket] = &e;
+  for (auto* e : t) {
+    REQUIRE(e);
+    if (e->verdict.kind == outcome::applied)
+      CHECK(e->verdict.seq_no == next++); // dense, in ticket order
+    else
+      ++refused;
+  }
+  CHECK(refused == n / 4);
+}
