@@ -128,6 +128,9 @@ std::optional<std::string> coordinator::start() {
     txn = std::make_shared<kafka::transaction_context>();
     pub.transactions = txn;
     pub.commit_interval = cfg_.commit_interval;
+    // Before a partition's window fills with records waiting for the
+    // transaction (publisher_options::commit_after_effects).
+    pub.commit_after_effects = std::max<size_t>(1, cfg_.max_inflight / 2);
     // Stable per instance, so a restart fences and completes what its
     // previous incarnation left open instead of waiting for a timeout.
     props.emplace("transactional.id", transactional_id());

@@ -43,6 +43,11 @@ struct publisher_state {
   std::map<topic_partition, int64_t> committed;
   /// Effects of older processing epochs were rewound: dropped on sight.
   uint64_t min_epoch = 0;
+  /// Exactly once: the FIFO size at which to commit before the interval
+  /// (commit_after_effects more than the last commit left waiting), and
+  /// whether that early commit is on its way.
+  size_t early_commit_at = 0;
+  bool early_commit_sent = false;
   std::shared_ptr<spdlog::logger> log = module_logger("kafka");
   static inline const char* name = "wcoord.kafka.publisher";
 };
@@ -325,6 +330,26 @@ void commit_transaction(publisher_pointer self) {
     self->send(st.store, std::move(ready));
 }
 
+/// Exactly once: the next early commit comes when commit_after_effects
+/// more effects wait than the last commit left. Those it left wait behind a
+/// record still being decided (or belong to partitions given up, dropped at
+/// the next commit): counting them against the threshold would make every
+/// new effect a commit of nothing.
+///
+/// The count is over all partitions, not per partition: a partition pauses
+/// at max.inflight.records unfinished records, and the FIFO grows by
+/// commit_after_effects = max.inflight.records / 2 no later than any single
+/// partition's share of it does, so a commit comes before any window fills
+/// with records that only wait for it. With many partitions this commits
+/// more often than strictly needed (every max.inflight.records / 2
+/// effects), which costs a transaction round trip each, never a stall. The
+/// one case left to the interval: a partition whose own effects, waiting
+/// behind a slow record, hold more than half its window when nothing else
+/// arrives.
+void rearm_early_commit(publisher_state& st) {
+  st.early_commit_at = st.fifo.size() + st.opts.commit_after_effects;
+}
+
 void publish(publisher_pointer self, effect&& e) {
   auto& st = self->state;
   const auto& w = *e.work;
@@ -346,6 +371,11 @@ void publish(publisher_pointer self, effect&& e) {
       st.opts.transactions->published->finished({w.origin.topic, w.origin.partition},
                                                  w.origin.offset);
     st.fifo.push_back(std::move(p));
+    if (st.opts.commit_after_effects > 0 && !st.early_commit_sent
+        && st.fifo.size() >= st.early_commit_at) {
+      st.early_commit_sent = true; // after the effects already in the mailbox
+      self->send(self, commit_atom_v, true);
+    }
     return;
   }
   std::string value, key;
@@ -414,6 +444,7 @@ caf::behavior publisher_behavior(publisher_pointer self,
     if (outcome != txn_outcome::done)
       fail_stop(st, "init transactions did not complete");
     st.opts.transactions->initialized();
+    rearm_early_commit(st);
     self->delayed_send(self, st.opts.commit_interval, commit_atom_v);
   }
   return {
@@ -424,7 +455,18 @@ caf::behavior publisher_behavior(publisher_pointer self,
     },
     [=](commit_atom) {
       commit_transaction(self);
+      rearm_early_commit(self->state);
       self->delayed_send(self, self->state.opts.commit_interval, commit_atom_v);
+    },
+    [=](commit_atom, bool /* early: enough effects wait */) {
+      auto& st = self->state;
+      st.early_commit_sent = false;
+      // An interval commit may have run since this was sent: commit only if
+      // as many effects still wait. The interval timer keeps its own pace.
+      if (st.fifo.size() < st.early_commit_at)
+        return;
+      commit_transaction(self);
+      rearm_early_commit(st);
     },
     [=](const std::vector<delivery>& ds) {
       for (auto& d : ds)
