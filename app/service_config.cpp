@@ -208,7 +208,9 @@ const std::vector<option>& options() {
     choice_opt("processing.guarantee", "at_least_once", "delivery guarantee",
                &service_config::processing_guarantee,
                {"at_least_once", "exactly_once"}),
-    {"commit.interval.ms", "1000", "how often finished offsets are committed",
+    {"commit.interval.ms", "1000",
+     "how often finished offsets are committed (exactly once: transactions, sooner once "
+     "max.inflight.records/2 records wait)",
      [](service_config& c, const std::string& v) -> std::optional<std::string> {
        auto d = parse_duration(v);
        if (!d || d->count() == 0)
