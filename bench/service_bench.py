@@ -121,7 +121,10 @@ def build_streams(ctx):
 # --- measurements -------------------------------------------------------------
 
 def pre_produce(ctx, records, name):
-    topic = unique("bench-" + name)
+    # Lowercase: the topic name is the index of mutations without one, and
+    # Elasticsearch refuses capitals in index names (every record would be a
+    # dead letter).
+    topic = unique("bench-" + name.lower())
     ctx.broker.create_topic(topic, PARTITIONS)
     t = time.monotonic()
     data = "".join(value + "\n" for _, value in records).encode()
