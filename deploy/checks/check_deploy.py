@@ -163,8 +163,9 @@ def service_config_keys(repo: Path) -> set[str] | None:
     body = text[start:end]
     keys = set(re.findall(r'_opt\(\s*"([a-z][a-z0-9_.]*)"', body))
     # Entries written out in full: {"key", "default", "help", [](service_config& ...
+    # (the help may be adjacent literals spanning lines, which C++ joins).
     keys |= set(re.findall(
-        r'\{\s*"([a-z][a-z0-9_.]*)"\s*,\s*"[^"]*"\s*,\s*"[^"]*"\s*,\s*\[\]\(', body))
+        r'\{\s*"([a-z][a-z0-9_.]*)"\s*,\s*"[^"]*"\s*,\s*(?:"[^"]*"\s*)+,\s*\[\]\(', body))
     return keys or None
 
 
