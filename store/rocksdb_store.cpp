@@ -2,11 +2,13 @@
 // and partition offsets share one column family so a WriteBatch makes them
 // atomic together.
 
+#include <algorithm>
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <vector>
 
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
@@ -145,9 +147,7 @@ public:
 
   void commit(const write_batch& batch) override {
     rocksdb::WriteBatch wb;
-    for (const auto& [key, doc] : batch.documents)
-      check(wb.Put(encoding::document_key_bytes(key), encoding::encode(doc)),
-            "batch put");
+    put_documents_in_key_order(wb, batch);
     for (const auto& [tp, offset] : batch.offsets)
       check(wb.Put(encoding::offset_key_bytes(tp), encoding::encode_offset(offset)),
             "batch put");
@@ -161,6 +161,31 @@ public:
     check(db_->Write(write_options_, &wb), "write");
     if (clock_moves)
       event_clock_ = batch.event_time;
+  }
+
+  /// The memtable is a skip list: an insert next to the previous one
+  /// reuses most of its search path, an insert at a random key walks it
+  /// from the top with a cache miss per level (12% of `wcoord run`'s CPU
+  /// with documents put in arrival order). A document written twice in one
+  /// batch keeps only its last state, the one the batch would leave.
+  static void put_documents_in_key_order(rocksdb::WriteBatch& wb, const write_batch& batch) {
+    const auto& docs = batch.documents;
+    std::vector<std::string> keys;
+    keys.reserve(docs.size());
+    std::vector<uint32_t> order(docs.size());
+    for (size_t i = 0; i < docs.size(); ++i) {
+      keys.push_back(encoding::document_key_bytes(docs[i].first));
+      order[i] = static_cast<uint32_t>(i);
+    }
+    // Stable: among equal keys the last in `order` is the latest write.
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return keys[a] < keys[b]; });
+    for (size_t j = 0; j < order.size(); ++j) {
+      auto i = order[j];
+      if (j + 1 < order.size() && keys[order[j + 1]] == keys[i])
+        continue; // a later write of the same document follows
+      check(wb.Put(keys[i], encoding::encode(docs[i].second)), "batch put");
+    }
   }
 
   std::optional<int64_t> stored_offset(const topic_partition& tp) override {
