@@ -19,6 +19,7 @@
 #include "kafka/changelog_restore.hpp"
 #include "kafka/consumer_settings.hpp"
 #include "kafka/handles.hpp"
+#include "kafka/queue_wakeup.hpp"
 #include "kafka/transaction_context.hpp"
 #include "support/logging.hpp"
 
@@ -45,6 +46,11 @@ struct consumer_state {
   /// One librdkafka queue per assigned partition, detached from the
   /// consumer queue, so each partition is read only while it has room.
   std::map<topic_partition, queue_ptr> queues;
+  /// The consumer queue: rebalances, errors, statistics.
+  queue_ptr consumer_queue;
+  /// Signals the idle poll loop when any of those queues receives
+  /// something. Outlives rk, whose threads write to it.
+  std::unique_ptr<queue_wakeup> wakeup = std::make_unique<queue_wakeup>();
   std::map<topic_partition, int64_t> committed;
   std::chrono::steady_clock::time_point next_commit;
   std::chrono::steady_clock::time_point commit_started;
@@ -66,6 +72,7 @@ struct consumer_state {
     if (rk && !closing)
       rd_kafka_consumer_close(rk.get());
     queues.clear(); // queues must be gone before the handle is destroyed
+    consumer_queue.reset();
   }
 };
 
@@ -282,7 +289,10 @@ void on_revoke(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
     if (txn)
       txn->published->revoke(tp);
     st.assigned.erase(tp);
-    st.queues.erase(tp); // before unassign: the queue belongs to the partition
+    if (auto q = st.queues.find(tp); q != st.queues.end()) {
+      st.wakeup->unwatch(q->second.get());
+      st.queues.erase(q); // before unassign: the queue belongs to the partition
+    }
     st.committed.erase(tp);
   }
   if (lock.owns_lock())
@@ -394,6 +404,7 @@ void on_assign(consumer_state& st, rd_kafka_topic_partition_list_t* parts,
     if (!q)
       continue; // stays on the consumer queue, read there without a limit
     rd_kafka_queue_forward(q.get(), nullptr);
+    st.wakeup->watch(q.get());
     st.queues[tp] = std::move(q);
   }
 }
@@ -685,6 +696,8 @@ void poll_once(consumer_pointer self) {
       st.next_metadata = now + std::chrono::milliseconds(200);
     }
   }
+  // What arrives from now on wakes the idle wait below.
+  st.wakeup->clear();
   // The consumer queue serves rebalances, errors and statistics (and the
   // records of partitions whose queue could not be split off).
   int taken = 0;
@@ -722,11 +735,12 @@ void poll_once(consumer_pointer self) {
     st.next_commit = now + st.opts.commit_interval;
   }
   if (taken == 0) {
-    // Nothing to read (or no room): wait briefly on the consumer queue,
-    // which also serves the group's events meanwhile.
-    message_ptr m{rd_kafka_consumer_poll(st.rk.get(), 10)};
-    if (m)
-      take(self, m.get());
+    // Nothing to read (or no room): wait until a record or an event
+    // arrives on any queue, at most 10 ms (commits, rejoins and room
+    // freed by finished work are looked at on that pace). Waiting on the
+    // consumer queue alone made a record that reached an idle partition
+    // queue wait out the whole 10 ms.
+    st.wakeup->wait(std::chrono::milliseconds(10));
   }
 }
 
@@ -797,6 +811,8 @@ caf::behavior consumer_behavior(consumer_pointer self, consumer_options opts,
   }
   conf.release();
   rd_kafka_poll_set_consumer(st.rk.get());
+  st.consumer_queue.reset(rd_kafka_queue_get_consumer(st.rk.get()));
+  st.wakeup->watch(st.consumer_queue.get());
   if (st.opts.transactions
       && !st.opts.transactions->wait_initialized(std::chrono::seconds(90))) {
     st.log->critical("the transactional producer did not initialize");
