@@ -20,7 +20,9 @@
 namespace wcoord {
 
 coordinator::coordinator(service_config cfg) : cfg_(std::move(cfg)) {
-  // nop
+  // A config built in code (the demo) rather than by load_config.
+  if (cfg_.max_inflight == 0)
+    cfg_.max_inflight = inflight_default(cfg_.processing_guarantee);
 }
 
 coordinator::~coordinator() {

@@ -231,8 +231,8 @@ const std::vector<option>& options() {
                  &service_config::idle_timeout),
     size_opt("passivation.active.entity.limit", "100000",
              "max live document actors", &service_config::entity_limit),
-    size_opt("max.inflight.records", "10000",
-             "unfinished records per partition before it pauses",
+    size_opt("max.inflight.records", "4000|10000",
+             "unfinished records per partition before it pauses (at_least_once|exactly_once)",
              &service_config::max_inflight),
     string_opt("http.listen", "0.0.0.0:9464",
                "metrics and probes (/metrics /healthz /readyz), host:port",
@@ -365,6 +365,17 @@ std::optional<std::string> set_config_value(service_config& cfg,
          + valid_keys();
 }
 
+size_t inflight_default(const std::string& guarantee) {
+  // Each unfinished record holds about 2 KB until it is durable (its bytes,
+  // work item, decision, rendered output, the producer's copy). At least
+  // once, 4,000 a partition keep the pipeline full: the 1M/100k drain ran
+  // as fast as with 10,000 (faster: 54.9k/s against 43-45k/s) at 403
+  // against 450-467 MB peak. Exactly once a record also waits for its
+  // transaction, so the window must hold a commit's worth of records:
+  // 4,000 cost 14% of the rate there (42-44k/s against 49k/s).
+  return guarantee == "exactly_once" ? 10000 : 4000;
+}
+
 std::optional<std::string> load_config(const config_sources& src,
                                        service_config& out) {
   if (src.file) {
@@ -416,6 +427,8 @@ std::optional<std::string> load_config(const config_sources& src,
     return "group.id must not be empty";
   if (auto err = co_partitioned_assignment(out))
     return err;
+  if (out.max_inflight == 0)
+    out.max_inflight = inflight_default(out.processing_guarantee);
   for (auto& [topic, format] : out.formats.by_topic)
     if (!out.topics.empty()
         && std::find(out.topics.begin(), out.topics.end(), topic) == out.topics.end())

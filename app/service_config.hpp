@@ -33,7 +33,9 @@ struct service_config {
   std::string on_stale = "ignore"; // ignore | log | report
   std::chrono::milliseconds idle_timeout{120000};
   size_t entity_limit = 100000;
-  size_t max_inflight = 10000;
+  /// 0 until loaded: then the user's value, or the guarantee's default
+  /// (inflight_default).
+  size_t max_inflight = 0;
   /// Metrics and probes (/metrics, /healthz, /readyz); reachable by design.
   std::string http_listen = "0.0.0.0:9464";
   /// Worker threads of each HTTP listener: connections served at once.
@@ -75,6 +77,10 @@ struct config_sources {
   std::vector<std::string> overrides; // from --set
   bool use_environment = true;
 };
+
+/// max.inflight.records when the user gave none: larger under exactly
+/// once, where a record also waits for its transaction.
+size_t inflight_default(const std::string& guarantee);
 
 /// Builds the config or returns a human-readable error.
 std::optional<std::string> load_config(const config_sources& src,

@@ -247,3 +247,18 @@ TEST_CASE("input formats: one for all topics, or one per topic, and Debezium's m
         != std::string::npos);
   CHECK(config_help().find("input.format.<topic>") != std::string::npos);
 }
+
+TEST_CASE("max.inflight.records defaults by guarantee; a given value wins under both") {
+  auto load = [](std::vector<std::string> overrides) {
+    service_config c;
+    config_sources src;
+    src.use_environment = false;
+    src.overrides = std::move(overrides);
+    REQUIRE_FALSE(load_config(src, c));
+    return c.max_inflight;
+  };
+  CHECK(load({}) == 4000);
+  CHECK(load({"processing.guarantee=exactly_once"}) == 10000);
+  CHECK(load({"max.inflight.records=777"}) == 777);
+  CHECK(load({"processing.guarantee=exactly_once", "max.inflight.records=777"}) == 777);
+}
