@@ -34,25 +34,11 @@ struct entry {
   std::list<const document_key*>::iterator lru;
 };
 
-/// document_key_hash, but with each node's hash kept in the node. libstdc++
-/// keeps it only for a hash that may throw; without it a lookup rehashes
-/// the keys of a bucket's neighbours (a cache miss into each string) to
-/// find where the bucket ends: 8% of `wcoord run`'s CPU at 100k live
-/// documents.
-struct node_cached_key_hash {
-  size_t operator()(const document_key& k) const /* not noexcept: see above */ {
-    return document_key_hash{}(k);
-  }
-};
-
-static_assert(std::__cache_default<document_key, node_cached_key_hash>::value,
-              "lookups in a shard must not rehash neighbouring keys");
-
 struct shard_state {
   shard_config cfg;
   store_actor store;
   caf::actor next;
-  std::unordered_map<document_key, entry, node_cached_key_hash> entries;
+  std::unordered_map<document_key, entry, document_key_hash> entries;
   /// Most recently used first; points at the keys inside `entries`.
   std::list<const document_key*> lru;
   /// Work and durable effects of older epochs belong to a rewound past.
@@ -82,7 +68,7 @@ using shard_pointer = shard_actor::stateful_pointer<shard_state>;
 
 void passivate(shard_pointer self,
                std::unordered_map<document_key, entry,
-                                  node_cached_key_hash>::iterator i) {
+                                  document_key_hash>::iterator i) {
   auto& st = self->state;
   // After the work already in its mailbox; a normal exit, which its exit
   // functor (document_actor.cpp) does not report.
