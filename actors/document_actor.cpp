@@ -1,6 +1,7 @@
 #include "actors/document_actor.hpp"
 
 #include <caf/actor_cast.hpp>
+#include <caf/actor_storage.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/local_actor.hpp>
@@ -9,7 +10,7 @@
 #include <caf/system_messages.hpp>
 
 #include <chrono>
-#include <deque>
+#include <list>
 
 #include "actors/messages.hpp"
 #include "actors/diagnostics.hpp"
@@ -19,16 +20,33 @@ namespace wcoord {
 
 namespace {
 
+/// Every live document has one of these, so its size is the per-document
+/// cost of the design: CAF allocates the actor and this state in one block
+/// (caf::actor_storage), and jemalloc rounds the block up to a size class.
+/// The key and the store only serve the load, which keeps them in its own
+/// request and handler.
 struct document_state_holder {
-  document_actor_config cfg;
-  stored_document current;
+  /// Where effects go next, and how this document decides (the rest of
+  /// document_actor_config).
+  caf::actor next;
+  int64_t gc_deletes_ms = 0;
+  int32_t shard = 0;
+  bool sequenced = false;
   /// Sequenced mode: applied writes whose pair the sequencer has not
   /// announced yet, and work held back until it has (a compare-and-set
-  /// write needs the current pair, and later work stays behind it).
+  /// write needs the current pair, and later work stays behind it). A list:
+  /// libstdc++'s empty std::deque allocates 576 bytes, and nearly every
+  /// document actor's `held` stays empty its whole life.
   uint32_t unnumbered = 0;
-  std::deque<work_ptr> held;
+  std::list<work_ptr> held;
+  stored_document current;
   static inline const char* name = "wcoord.document";
 };
+
+// 1280 is a jemalloc size class; the next one, 1536, costs 25 MB per
+// 100k live documents.
+static_assert(sizeof(caf::actor_storage<caf::stateful_actor<document_state_holder>>) <= 1280,
+              "a document actor outgrew its allocation size class");
 
 using document_pointer = caf::stateful_actor<document_state_holder>*;
 
@@ -45,18 +63,18 @@ void decide_one(document_pointer self, const work_ptr& w) {
   auto& st = self->state;
   effect e;
   e.work = w;
-  e.shard = st.cfg.shard;
+  e.shard = st.shard;
   if (already_decided(st.current, *w)) {
     e.replayed = true;
-    self->send(st.cfg.next, std::move(e));
+    self->send(st.next, std::move(e));
     return;
   }
   document_state next; // decide() fills every field but the pair when it applies
-  e.verdict = decide(st.current.doc, w->m, st.cfg.gc_deletes_ms, next);
+  e.verdict = decide(st.current.doc, w->m, st.gc_deletes_ms, next);
   const bool applied = e.verdict.kind == outcome::applied;
   if (applied) {
     const int64_t previous = st.current.doc.seq_no;
-    if (st.cfg.sequenced) {
+    if (st.sequenced) {
       // Numbered downstream; until then the state keeps the last known
       // pair, which only a compare-and-set write would read (it waits).
       e.seq_floor = previous + 1;
@@ -83,31 +101,32 @@ void decide_one(document_pointer self, const work_ptr& w) {
       st.current.doc.delete_timestamp = w->m.timestamp;
     e.write = st.current;
   }
-  self->send(st.cfg.next, std::move(e));
+  self->send(st.next, std::move(e));
 }
 
 caf::behavior document_behavior(document_pointer self,
                                 document_actor_config cfg) {
   install_diagnostics(self, "document actor");
-  self->state.cfg = std::move(cfg);
+  auto& st = self->state;
+  st.next = std::move(cfg.next);
+  st.gc_deletes_ms = cfg.gc_deletes_ms;
+  st.shard = cfg.shard;
+  st.sequenced = cfg.sequenced;
   // `await` suspends the regular behavior until the state is loaded; work
   // arriving meanwhile waits in the mailbox, in order. No timeout: a timed
   // request registers a timer with CAF's clock thread for every activation
   // (bench/engine_bench: 15% of the in-memory throughput), and the load
   // cannot hang: the store actor answers, or stops the process on a storage
   // failure, or is gone, which answers the request with an error.
-  self
-    ->request(self->state.cfg.store, caf::infinite, load_atom_v,
-              self->state.cfg.key)
+  self->request(cfg.store, caf::infinite, load_atom_v, cfg.key)
     .await(
       [=](const std::optional<stored_document>& loaded) {
         if (loaded)
           self->state.current = *loaded;
       },
-      [=](const caf::error& err) {
+      [=, key = std::move(cfg.key)](const caf::error& err) {
         module_logger("actors")->critical(
-          "document [{}][{}] could not load its state: {}",
-          self->state.cfg.key.index, self->state.cfg.key.id,
+          "document [{}][{}] could not load its state: {}", key.index, key.id,
           self->system().render(err));
         self->quit(err);
       });
